@@ -1,0 +1,80 @@
+// CPU kernels: the operator surface that runtime/ calls.
+//
+// Every op here is plain C++ over raw pointers with the shape of each buffer written beside it.
+// Shapes are validated by the caller (runtime/); kernels never see outside input directly.
+// Activations are always f32; large weight matrices may be f32, bf16 or f16 and are read in place
+// (mmapped), accumulated in f32. Each op is implemented three times — scalar reference (ref/),
+// AVX2+FMA (avx2/), AVX-512 (avx512/) — and the fastest one the CPU supports is chosen once at
+// start-up (see isa.h; TESSERA_CPU_ISA=scalar|avx2|avx512 overrides).
+//
+//   tessera::kernels::ThreadPool pool(2);
+//   // y[M,N] = x[M,K] · w[N,K]ᵀ, w in bf16 as nn.Linear stores it
+//   tessera::kernels::Linear(&pool, x, M, K, w, DType::kBF16, N, y);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/dtype.h"
+
+namespace tessera::kernels {
+
+// y[M,N] = x[M,K] · w[N,K]ᵀ   (torch: y = x @ w.T, i.e. nn.Linear without bias)
+// M == 1 takes the matvec (decode) path, M > 1 the blocked matmul (prefill) path.
+// x, y: f32 row-major; w: `w_dtype`, row-major [N, K]. `pool` may be null (single thread).
+void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y);
+
+// y[r,:] = x[r,:] / sqrt(mean(x[r,:]²) + eps) * weight[:]   (LlamaRMSNorm, computed in f32)
+// x, y: [rows, dim] (may alias); weight: [dim].
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
+
+// Rotary embedding in place, "rotate_half" (GPT-NeoX / HF Llama) layout:
+//   x' [..., :d/2] = x1·cos − x2·sin ;  x'[..., d/2:] = x2·cos + x1·sin
+// with θ_i = pos · inv_freq[i], i < rot_dim/2. Dimensions past rot_dim are left untouched.
+// x: [tokens, heads, head_dim]; positions: [tokens]; inv_freq: [rot_dim/2].
+void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
+              const float* inv_freq);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(−g)). n elements; out may alias gate.
+void SiluMul(const float* gate, const float* up, int64_t n, float* out);
+
+// Softmax over each row in place: x: [rows, n].
+void Softmax(float* x, int64_t rows, int64_t n);
+
+// The k largest of x[0..n) (ties: lower index first), written in descending order.
+// idx: [k], val: [k]. Requires 1 <= k <= n.
+void TopK(const float* x, int64_t n, int64_t k, int32_t* idx, float* val);
+
+// Attention for one sequence, returning output and per-row log-sum-exp (natural log) of the
+// scaled scores, so that partial results over disjoint key sets can be merged:
+//   out = Σ_j softmax(s)_j v_j,  s_j = scale · q·k_j,  lse = log Σ_j exp(s_j)
+// Keys come either from a contiguous buffer or from a paged cache (block_table != nullptr).
+// Query i sits at absolute position q_pos0 + i; with causal = true it sees keys whose absolute
+// position (k_pos0 + j) is <= its own. A query row that sees no key gets out = 0, lse = −inf.
+// GQA: query head h reads kv head h / (n_heads / n_kv_heads).
+struct AttentionParams {
+  const float* q = nullptr;  // [num_q, n_heads, head_dim]
+  int64_t num_q = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  // Contiguous keys/values: [num_kv, n_kv_heads, head_dim] each.
+  // Paged: k/v point to the cache base, laid out [num_blocks, block_size, n_kv_heads, head_dim], and
+  // key j lives in block block_table[j / block_size], slot j % block_size.
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t num_kv = 0;
+  const int32_t* block_table = nullptr;  // [ceil(num_kv / block_size)] or nullptr
+  int64_t block_size = 0;
+  int64_t q_pos0 = 0;
+  int64_t k_pos0 = 0;
+  bool causal = true;
+  float scale = 1.0f;
+  float* out = nullptr;  // [num_q, n_heads, head_dim]
+  float* lse = nullptr;  // [num_q, n_heads], optional (nullptr: not written)
+};
+// Parallelizes over (query, head) pairs when pool is non-null.
+void AttentionWithLse(ThreadPool* pool, const AttentionParams& p);
+
+}  // namespace tessera::kernels
