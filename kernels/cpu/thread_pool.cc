@@ -61,6 +61,7 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   }
   // A few chunks per thread balances uneven rows without much claiming overhead.
   const int64_t num_chunks = std::min<int64_t>(max_chunks, int64_t{num_threads_} * 4);
+  std::lock_guard<std::mutex> call_lock(call_mu_);
   std::unique_lock<std::mutex> lock(mu_);
   fn_ = &fn;
   n_ = n;

@@ -4,7 +4,8 @@
 //   pool.ParallelFor(rows, [&](int64_t begin, int64_t end) { for (...) ... });
 //
 // ParallelFor splits [0, n) into contiguous chunks, runs them on the workers and on the calling
-// thread, and returns when all are done. Calls from inside a running loop run inline (no nesting).
+// thread, and returns when all are done. Calls from inside a running loop run inline (no nesting);
+// concurrent calls from different threads take turns.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,7 @@ class ThreadPool {
 
   const int num_threads_;
   std::vector<std::thread> workers_;
+  std::mutex call_mu_;  // held by the ParallelFor in flight, so that callers take turns
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;

@@ -1,0 +1,121 @@
+#include "kernels/cpu/linear_driver.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+
+namespace tessera::kernels {
+namespace {
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// Splits `total` into ceil(total / cap) nearly equal blocks whose size is a multiple of `align`
+// (cap must be one too) and returns that block size: K = 300, cap 256 → 152, not 256 + 44.
+int64_t BalancedBlock(int64_t total, int64_t cap, int64_t align) {
+  const int64_t parts = CeilDiv(total, cap);
+  return std::min(cap, RoundUp(CeilDiv(total, parts), align));
+}
+
+struct AlignedFree {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+// Packing buffers of one thread, grown on demand and kept for later calls.
+struct PackBuffer {
+  std::unique_ptr<float[], AlignedFree> data;
+  int64_t capacity = 0;
+
+  float* Get(int64_t floats) {
+    if (floats > capacity) {
+      data.reset(static_cast<float*>(::operator new[](floats * sizeof(float), std::align_val_t{64})));
+      capacity = floats;
+    }
+    return data.get();
+  }
+};
+thread_local PackBuffer tls_a;
+thread_local PackBuffer tls_b;
+
+// y[i, j] = Σ_k x[i, k] · w[j, k] for i < m, j < n: x [m, K] (row stride K), w [n, K] of `dt`
+// (row stride K), y row stride ldy. The loop nest of a BLIS-style GEMM.
+void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, const char* w, DType dt, int64_t n,
+              float* y, int64_t ldy) {
+  const int64_t esize = DTypeSize(dt);
+  const int64_t kc = BalancedBlock(K, kern.kc, 8);
+  const int64_t nc = BalancedBlock(n, kern.nc, kern.nr);
+  const int64_t mc = BalancedBlock(m, kern.mc, kern.mr);
+  float* bp = tls_b.Get(RoundUp(nc, kern.nr) * kc);
+  float* ap = tls_a.Get(RoundUp(mc, kern.mr) * kc);
+  for (int64_t jc = 0; jc < n; jc += nc) {
+    const int64_t ncur = std::min(nc, n - jc);
+    for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t kcur = std::min(kc, K - pc);
+      kern.pack_b(w + (jc * K + pc) * esize, dt, K, ncur, kcur, bp);
+      for (int64_t ic = 0; ic < m; ic += mc) {
+        const int64_t mcur = std::min(mc, m - ic);
+        kern.pack_a(x + ic * K + pc, K, mcur, kcur, ap);
+        for (int64_t jr = 0; jr < ncur; jr += kern.nr) {
+          for (int64_t ir = 0; ir < mcur; ir += kern.mr) {
+            kern.micro(kcur, ap + ir * kcur, bp + jr * kcur, y + (ic + ir) * ldy + jc + jr, ldy,
+                       std::min(kern.mr, mcur - ir), std::min(kern.nr, ncur - jr), pc > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
+                  DType w_dtype, int64_t N, float* y) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    std::memset(y, 0, sizeof(float) * M * N);
+    return;
+  }
+  const int64_t threads = pool != nullptr ? pool->num_threads() : 1;
+  if (M <= kern.max_skinny_m) {
+    // At least 64 KiB of weight rows per chunk, so that claiming a chunk costs nothing in comparison.
+    const int64_t grain = std::max<int64_t>(1, 65536 / (K * DTypeSize(w_dtype)));
+    auto rows = [&](int64_t n0, int64_t n1) { kern.skinny(x, M, K, w, w_dtype, n0, n1, y, N); };
+    if (pool != nullptr) {
+      pool->ParallelFor(N, rows, grain);
+    } else {
+      rows(0, N);
+    }
+    return;
+  }
+  // One task per thread: contiguous ranges of whole nr-panels of N, or of mr-panels of M when N has
+  // too few panels to go round.
+  const int64_t n_panels = CeilDiv(N, kern.nr);
+  const int64_t m_panels = CeilDiv(M, kern.mr);
+  const bool split_n = n_panels >= 4 * threads || n_panels >= m_panels;
+  const int64_t panels = split_n ? n_panels : m_panels;
+  const int64_t tasks = std::min(threads, panels);
+  const char* wb = static_cast<const char*>(w);
+  auto run = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p0 = panels * t / tasks;
+      const int64_t p1 = panels * (t + 1) / tasks;
+      if (split_n) {
+        const int64_t n0 = p0 * kern.nr;
+        const int64_t n1 = std::min(N, p1 * kern.nr);
+        GemmTask(kern, x, M, K, wb + n0 * K * DTypeSize(w_dtype), w_dtype, n1 - n0, y + n0, N);
+      } else {
+        const int64_t m0 = p0 * kern.mr;
+        const int64_t m1 = std::min(M, p1 * kern.mr);
+        GemmTask(kern, x + m0 * K, m1 - m0, K, wb, w_dtype, N, y + m0 * N, N);
+      }
+    }
+  };
+  if (pool != nullptr && tasks > 1) {
+    pool->ParallelFor(tasks, run, 1);
+  } else {
+    run(0, tasks);
+  }
+}
+
+}  // namespace tessera::kernels

@@ -1,0 +1,42 @@
+// Shared (ISA-independent) blocking and threading for Linear, y[M,N] = x[M,K] · w[N,K]ᵀ.
+//
+// An ISA provides the inner kernels in a LinearKernels table; LinearDriver does the rest:
+//  * M <= max_skinny_m (decode): each thread streams a contiguous range of weight rows once,
+//    computing all M outputs of each row (memory-bound).
+//  * larger M (prefill): a blocked GEMM. For each block of kc columns of K, w is packed into
+//    nr-wide panels (bf16/f16 → f32 while packing), x into mr-tall panels, and the micro-kernel
+//    computes mr×nr tiles of y from them in registers. Threads split N (or M when N is small).
+//    Cache levels: micro-panel of b (kc·nr floats) in L1, block of a (mc·kc) in L2, panel of b
+//    (kc·nc) in L3.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/ops.h"
+
+namespace tessera::kernels {
+
+struct LinearKernels {
+  // y[m, n] = Σ_k x[m, k] · w[n, k] for m < M, n in [n0, n1). x: [M, K]; w: [N, K] of `dt`;
+  // y: row stride ldy. M <= max_skinny_m.
+  void (*skinny)(const float* x, int64_t M, int64_t K, const void* w, DType dt, int64_t n0, int64_t n1, float* y,
+                 int64_t ldy);
+  int64_t max_skinny_m;
+  // Register tile of the micro-kernel and cache blocking (kc: K block, mc: M block, nc: N block).
+  int64_t mr, nr, kc, mc, nc;
+  // dst[p][kk][i] = x[p·mr + i, kk] for i < mr (0 past m rows), kk < kc: ceil(m/mr) panels of kc·mr.
+  // x: row stride ldx.
+  void (*pack_a)(const float* x, int64_t ldx, int64_t m, int64_t kc, float* dst);
+  // dst[p][kk][j] = f32(w[p·nr + j, kk]) for j < nr (0 past n rows), kk < kc: ceil(n/nr) panels.
+  // w points at the first element of the block; ldw is its row stride in elements.
+  void (*pack_b)(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst);
+  // c[i, j] (+)= Σ_kk a[kk][i] · b[kk][j] for i < m <= mr, j < n <= nr; c: row stride ldc.
+  // Adds to c when `accumulate`, else overwrites it. a, b are 64-byte-aligned packed panels.
+  void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                bool accumulate);
+};
+
+void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
+                  DType w_dtype, int64_t N, float* y);
+
+}  // namespace tessera::kernels

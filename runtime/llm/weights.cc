@@ -1,0 +1,63 @@
+#include "runtime/llm/weights.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/ops.h"
+#include "runtime/base/status_macros.h"
+
+namespace tessera::llm {
+
+absl::StatusOr<LinearWeight> LoadLinear(loader::Checkpoint& ckpt, const std::string& name, int64_t out, int64_t in,
+                                        bool bias) {
+  LinearWeight w;
+  TS_ASSIGN_OR_RETURN(const loader::TensorView* t, ckpt.Get(name + ".weight", {out, in}));
+  TS_ASSIGN_OR_RETURN(w.dtype, t->WeightDType());
+  w.data = t->data;
+  w.out = out;
+  w.in = in;
+  if (bias) {
+    TS_ASSIGN_OR_RETURN(w.bias, LoadVector(ckpt, name + ".bias", out));
+  }
+  return w;
+}
+
+absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const std::string& name, int64_t n) {
+  TS_ASSIGN_OR_RETURN(const loader::TensorView* t, ckpt.Get(name, {n}));
+  TS_ASSIGN_OR_RETURN(kernels::DType dtype, t->WeightDType());
+  std::vector<float> v(n);
+  LinearWeight as_row{.data = t->data, .dtype = dtype, .out = 1, .in = n, .bias = {}};
+  GatherRow(as_row, 0, v.data());
+  return v;
+}
+
+void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
+  kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y);
+  if (!w.bias.empty()) {
+    for (int64_t t = 0; t < tokens; ++t) {
+      float* row = y + t * w.out;
+      for (int64_t j = 0; j < w.out; ++j) row[j] += w.bias[j];
+    }
+  }
+}
+
+void GatherRow(const LinearWeight& table, int64_t id, float* out) {
+  const int64_t dim = table.in;
+  switch (table.dtype) {
+    case kernels::DType::kF32:
+      std::memcpy(out, static_cast<const float*>(table.data) + id * dim, dim * sizeof(float));
+      break;
+    case kernels::DType::kBF16: {
+      const uint16_t* row = static_cast<const uint16_t*>(table.data) + id * dim;
+      for (int64_t i = 0; i < dim; ++i) out[i] = kernels::Bf16ToF32(row[i]);
+      break;
+    }
+    case kernels::DType::kF16: {
+      const uint16_t* row = static_cast<const uint16_t*>(table.data) + id * dim;
+      for (int64_t i = 0; i < dim; ++i) out[i] = kernels::F16ToF32(row[i]);
+      break;
+    }
+  }
+}
+
+}  // namespace tessera::llm
