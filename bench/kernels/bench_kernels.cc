@@ -74,8 +74,7 @@ void BM_Matvec(benchmark::State& state, DType dt, int64_t N, int64_t K, int thre
   const auto x = Random(K, 2);
   const int64_t bytes_per_copy = N * K * kernels::DTypeSize(dt);
   const int64_t copies = ((int64_t{512} << 20) + bytes_per_copy - 1) / bytes_per_copy;
-  std::vector<std::vector<uint8_t>> w;
-  for (int64_t c = 0; c < copies; ++c) w.push_back(Weights(N * K, dt, static_cast<uint32_t>(3 + c)));
+  const std::vector<std::vector<uint8_t>> w(copies, Weights(N * K, dt, 3));
   std::vector<float> y(N);
   int64_t next = 0;
   for (auto _ : state) {

@@ -261,7 +261,8 @@ absl::StatusOr<std::unique_ptr<Model>> ParseBpeModel(const nlohmann::json& j) {
       const std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : std::string());
       auto m_it = vocab.find(merged);
       if (m_it == vocab.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("BPE merge #", i + 1, " result '", merged, "' is not in the vocab"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("BPE merge #", i + 1, " result '", merged, "' is not in the vocab"));
       }
       // A repeated rule keeps the rank of its last occurrence.
       merges[PairKey(a_it->second, b_it->second)] = {static_cast<int32_t>(i), m_it->second};

@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<Regex>> ParsePattern(const nlohmann::json& j) {
       return Regex::Compile(it->get<std::string>(), /*literal=*/false);
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("unsupported pattern ", j.dump(), " (want {\"String\"} or {\"Regex\"})"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported pattern ", j.dump(), " (want {\"String\"} or {\"Regex\"})"));
 }
 
 }  // namespace tessera::tokenizer

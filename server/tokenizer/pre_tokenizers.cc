@@ -17,8 +17,8 @@ namespace {
 
 // Cuts every piece with `segments_of(text)` and `behavior`; sub-pieces keep `at_origin` only if
 // they start where their parent started.
-void SplitPieces(std::vector<PreToken>* pieces, const std::function<std::vector<Segment>(const std::string&)>& segments_of,
-                 SplitBehavior behavior) {
+void SplitPieces(std::vector<PreToken>* pieces,
+                 const std::function<std::vector<Segment>(const std::string&)>& segments_of, SplitBehavior behavior) {
   std::vector<PreToken> out;
   out.reserve(pieces->size());
   for (PreToken& piece : *pieces) {

@@ -33,7 +33,6 @@ struct Segment {
 std::vector<Segment> SegmentsFromMatches(const std::vector<std::pair<size_t, size_t>>& matches, size_t size);
 
 // Applies `behavior` and returns the [start, end) ranges of the resulting non-empty pieces.
-std::vector<std::pair<size_t, size_t>> ApplySplitBehavior(const std::vector<Segment>& segments,
-                                                          SplitBehavior behavior);
+std::vector<std::pair<size_t, size_t>> ApplySplitBehavior(const std::vector<Segment>& segments, SplitBehavior behavior);
 
 }  // namespace tessera::tokenizer

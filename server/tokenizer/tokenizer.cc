@@ -60,7 +60,8 @@ absl::StatusOr<TokenizerConfig> ParseConfig(std::string_view text) {
   TokenizerConfig config;
   if (text.empty()) return config;
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("tokenizer_config.json is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return absl::InvalidArgumentError("tokenizer_config.json is not a JSON object");
   config.bos_token = SpecialTokenField(j, "bos_token");
   config.eos_token = SpecialTokenField(j, "eos_token");
   if (auto it = j.find("add_bos_token"); it != j.end() && it->is_boolean()) config.add_bos_token = it->get<bool>();

@@ -20,7 +20,7 @@ using tessera::tokenizer::IncrementalDecoder;
 using tessera::tokenizer::Tokenizer;
 
 const Tokenizer* LoadOnce() {
-  static const Tokenizer* tok = [] () -> const Tokenizer* {
+  static const Tokenizer* tok = []() -> const Tokenizer* {
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("TESSERA_FUZZ_TOKENIZER")) candidates.emplace_back(env);
     // The repository root or any directory up to five levels above the working directory (CTest

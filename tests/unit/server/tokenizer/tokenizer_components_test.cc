@@ -29,12 +29,12 @@ TEST(TokenizerErrors, MinimalBpeLoadsAndMerges) {
 }
 
 TEST(TokenizerErrors, BadJson) {
-  for (const char* text : {"", "{", "not json", "[1, 2]", "{\"model\": 3}", "{\"model\": {\"type\": \"BPE\"}}",
-                           "{\"model\": {\"type\": \"BPE\", \"vocab\": 5}}",
-                           "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}}}",
-                           "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}",
-                           "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}",
-                           "{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, \"added_tokens\": [{}]}"}) {
+  for (const char* text :
+       {"", "{", "not json", "[1, 2]", "{\"model\": 3}", "{\"model\": {\"type\": \"BPE\"}}",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": 5}}", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}}}",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, \"added_tokens\": [{}]}"}) {
     auto tok = Tokenizer::FromJson(text, "bad");
     EXPECT_FALSE(tok.ok()) << text;
   }
@@ -132,10 +132,13 @@ TEST(TokenizerConfig, SpecialIdsAndTemplate) {
 
 TEST(Utf8, SanitizeReplacesMaximalSubparts) {
   EXPECT_EQ(SanitizeUtf8("abc"), "abc");
-  EXPECT_EQ(SanitizeUtf8("\xF0\x9F\x98"), "\xEF\xBF\xBD");                                    // truncated 4-byte
-  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");            // surrogate
-  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                            // overlong
-  EXPECT_EQ(SanitizeUtf8("\xE2\x82" "A"), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(SanitizeUtf8("\xF0\x9F\x98"), "\xEF\xBF\xBD");                          // truncated 4-byte
+  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
+  EXPECT_EQ(SanitizeUtf8("\xE2\x82"
+                         "A"),
+            "\xEF\xBF\xBD"
+            "A");
   EXPECT_EQ(SanitizeUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
   EXPECT_EQ(IncompleteUtf8Suffix("ab\xE2\x82"), 2u);
   EXPECT_EQ(IncompleteUtf8Suffix("ab\xE2\x82\xAC"), 0u);
