@@ -19,6 +19,8 @@ std::string LayerPrefix(int64_t layer);
 
 // self_attn.{q,k,v,o}_proj (+ biases as the config says, + q_norm/k_norm for Qwen3).
 absl::StatusOr<AttentionWeights> LoadAttention(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer);
+// A layer with its two norms and attention loaded; the caller adds the MLP or MoE block.
+absl::StatusOr<LayerWeights> LoadNormsAndAttention(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer);
 // A SwiGLU MLP with the given tensor names under `prefix`.
 absl::StatusOr<MlpWeights> LoadMlp(loader::Checkpoint& ckpt, const std::string& prefix, const char* gate,
                                    const char* up, const char* down, int64_t width, int64_t hidden, bool bias);

@@ -23,6 +23,15 @@ absl::StatusOr<AttentionWeights> LoadAttention(const ModelConfig& c, loader::Che
   return a;
 }
 
+absl::StatusOr<LayerWeights> LoadNormsAndAttention(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer) {
+  const std::string p = LayerPrefix(layer);
+  LayerWeights l;
+  TS_ASSIGN_OR_RETURN(l.input_norm, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(l.post_attention_norm, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
+  return l;
+}
+
 absl::StatusOr<MlpWeights> LoadMlp(loader::Checkpoint& ckpt, const std::string& prefix, const char* gate,
                                    const char* up, const char* down, int64_t width, int64_t hidden, bool bias) {
   MlpWeights m;
@@ -34,10 +43,7 @@ absl::StatusOr<MlpWeights> LoadMlp(loader::Checkpoint& ckpt, const std::string& 
 
 absl::StatusOr<LayerWeights> LoadLlamaLayer(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer) {
   const std::string p = LayerPrefix(layer);
-  LayerWeights l;
-  TS_ASSIGN_OR_RETURN(l.input_norm, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.post_attention_norm, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
+  TS_ASSIGN_OR_RETURN(LayerWeights l, LoadNormsAndAttention(c, ckpt, layer));
   TS_ASSIGN_OR_RETURN(l.mlp, LoadMlp(ckpt, p + "mlp.", "gate_proj", "up_proj", "down_proj", c.intermediate_size,
                                      c.hidden_size, c.mlp_bias));
   return l;

@@ -8,10 +8,7 @@ namespace tessera::llm {
 
 absl::StatusOr<LayerWeights> LoadMixtralLayer(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer) {
   const std::string p = LayerPrefix(layer);
-  LayerWeights l;
-  TS_ASSIGN_OR_RETURN(l.input_norm, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.post_attention_norm, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
+  TS_ASSIGN_OR_RETURN(LayerWeights l, LoadNormsAndAttention(c, ckpt, layer));
   MoeWeights moe;
   moe.top_k = c.num_experts_per_tok;
   moe.renormalize = true;

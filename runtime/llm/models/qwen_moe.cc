@@ -11,10 +11,7 @@ namespace tessera::llm {
 
 absl::StatusOr<LayerWeights> LoadQwenMoeLayer(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer) {
   const std::string p = LayerPrefix(layer);
-  LayerWeights l;
-  TS_ASSIGN_OR_RETURN(l.input_norm, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.post_attention_norm, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
+  TS_ASSIGN_OR_RETURN(LayerWeights l, LoadNormsAndAttention(c, ckpt, layer));
   const std::string m = p + "mlp.";
   if (!c.IsMoeLayer(layer)) {
     TS_ASSIGN_OR_RETURN(l.mlp, LoadMlp(ckpt, m, "gate_proj", "up_proj", "down_proj", c.intermediate_size,
