@@ -6,7 +6,8 @@ command generates from when no real model is installed. The weights are random, 
 too; the shapes, file format and cost per token are those of a real Llama checkpoint.
 
   python3 tools/make_random_llama.py OUT_DIR [--hidden 768 --layers 12 --heads 12 --kv-heads 4
-                                              --intermediate 2048 --vocab 32000 --tokenizer FILE]
+                                              --intermediate 2048 --vocab 32000 --tokenizer FILE
+                                              --tokenizer-config FILE --max-position 4096]
 """
 import argparse
 import json
@@ -50,6 +51,8 @@ def main():
     ap.add_argument("--intermediate", type=int, default=2048)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--tokenizer", help="tokenizer.json to ship with the model (its size sets the vocab)")
+    ap.add_argument("--tokenizer-config", help="tokenizer_config.json (chat template, special tokens) to ship too")
+    ap.add_argument("--max-position", type=int, default=4096, help="max_position_embeddings (context length)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -88,13 +91,15 @@ def main():
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
         "vocab_size": vocab, "hidden_size": args.hidden, "intermediate_size": args.intermediate,
         "num_hidden_layers": args.layers, "num_attention_heads": args.heads, "num_key_value_heads": args.kv_heads,
-        "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "max_position_embeddings": args.max_position, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
         "tie_word_embeddings": True, "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
     }
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     if args.tokenizer:
         shutil.copy(args.tokenizer, os.path.join(args.out, "tokenizer.json"))
+    if args.tokenizer_config:
+        shutil.copy(args.tokenizer_config, os.path.join(args.out, "tokenizer_config.json"))
     n = sum(int(np.prod(s)) for _, s, _ in tensors.values())
     print(f"wrote {args.out}: {n / 1e6:.1f}M parameters, vocab {vocab}")
 

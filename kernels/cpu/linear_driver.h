@@ -8,6 +8,10 @@
 //    computes mr×nr tiles of y from them in registers. Threads split N (or M when N is small).
 //    Cache levels: micro-panel of b (kc·nr floats) in L1, block of a (mc·kc) in L2, panel of b
 //    (kc·nc) in L3.
+//  * quantized weights (dtype.h): for M <= kLinearQuantizedActivationMaxM the rows of x are
+//    quantized to Q8Blocks once and quant_rows computes integer block dot products, threads over N;
+//    beyond that the GEMM above runs with pack_b dequantizing whole blocks (kc is then a multiple
+//    of the block size).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +19,18 @@
 #include "kernels/cpu/ops.h"
 
 namespace tessera::kernels {
+
+// 32 activations quantized to int8: x[i] ≈ d·q[i], d = max|x|/127, s = d·Σq (the term that a
+// weight block's offset multiplies).
+struct Q8Block {
+  float d;
+  float s;
+  int8_t q[32];
+};
+
+// xq[b] for b < K/32 from x[0, K); K a multiple of 32. Shared by every ISA, so that all of them
+// see the same integers.
+void QuantizeActivations(const float* x, int64_t K, Q8Block* xq);
 
 struct LinearKernels {
   // y[m, n] = Σ_k x[m, k] · w[n, k] for m < M, n in [n0, n1). x: [M, K]; w: [N, K] of `dt`;
@@ -28,12 +44,17 @@ struct LinearKernels {
   // x: row stride ldx.
   void (*pack_a)(const float* x, int64_t ldx, int64_t m, int64_t kc, float* dst);
   // dst[p][kk][j] = f32(w[p·nr + j, kk]) for j < nr (0 past n rows), kk < kc: ceil(n/nr) panels.
-  // w points at the first element of the block; ldw is its row stride in elements.
+  // w points at the first element of the block; ldw is its row stride in elements. For a quantized
+  // dt, w is at a block boundary and kc, ldw are multiples of the block size.
   void (*pack_b)(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst);
   // c[i, j] (+)= Σ_kk a[kk][i] · b[kk][j] for i < m <= mr, j < n <= nr; c: row stride ldc.
   // Adds to c when `accumulate`, else overwrites it. a, b are 64-byte-aligned packed panels.
   void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                 bool accumulate);
+  // Quantized w: y[m, n] = Σ_b dot(block b of w row n, xq[m·(K/32) + b]) for m < M, n in [n0, n1).
+  // xq: [M, K/32]; w: N rows of row_bytes bytes of `dt` blocks; y: row stride ldy.
+  void (*quant_rows)(DType dt, const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
+                     int64_t n1, float* y, int64_t ldy);
 };
 
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,

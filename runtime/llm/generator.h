@@ -1,6 +1,7 @@
 // Runs a set of requests to completion on one Model: chunked prefill, then batched decode steps,
 // all sequences sharing one paged KV cache. The offline path behind tessera-generate and the
-// end-to-end tests; the serving engine (worker/) has its own scheduler on top of Model::Forward.
+// end-to-end tests; the serving engine (worker/engine) has its own scheduler (preemption, prefix
+// caching) on top of Model::Forward and the same per-sequence state (runtime/llm/sequence.h).
 //
 //   Generator gen(model.get(), {.max_step_tokens = 256});
 //   TS_RETURN_IF_ERROR(gen.Run({{.prompt = ids, .params = {.temperature = 0, .max_tokens = 32}}},
@@ -14,10 +15,9 @@
 #include "absl/status/status.h"
 #include "runtime/llm/model.h"
 #include "runtime/llm/sampling/sampler.h"
+#include "runtime/llm/sequence.h"
 
 namespace tessera::llm {
-
-enum class FinishReason { kNone, kStop, kLength };
 
 class Generator {
  public:

@@ -8,6 +8,7 @@
 #include "runtime/base/status_macros.h"
 #include "runtime/llm/feed_forward.h"
 #include "runtime/llm/models/families.h"
+#include "runtime/llm/models/gguf_llama.h"
 #include "runtime/llm/rope.h"
 #include "runtime/loader/hf_config.h"
 
@@ -15,6 +16,18 @@ namespace tessera::llm {
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const Options& options) {
   std::unique_ptr<Model> m(new Model());
+  TS_ASSIGN_OR_RETURN(std::optional<std::string> gguf_path, loader::FindGgufModelFile(dir));
+  if (gguf_path) {
+    TS_ASSIGN_OR_RETURN(m->gguf_, loader::GgufFile::Open(*gguf_path));
+    TS_ASSIGN_OR_RETURN(m->config_, GgufLlamaConfig(*m->gguf_));
+    TS_ASSIGN_OR_RETURN(m->generation_, GgufGenerationDefaults(*m->gguf_, m->config_));
+    TS_ASSIGN_OR_RETURN(m->weights_, LoadGgufLlamaWeights(m->config_, *m->gguf_));
+    m->rope_interleaved_ = true;
+    m->rot_dim_ = RopeDim(m->config_);
+    m->inv_freq_ = RopeInvFreq(m->config_);
+    m->pool_ = std::make_unique<kernels::ThreadPool>(options.num_threads);
+    return m;
+  }
   TS_ASSIGN_OR_RETURN(m->config_, loader::LoadHfConfig(dir + "/config.json"));
   TS_ASSIGN_OR_RETURN(m->generation_, loader::LoadGenerationConfig(dir + "/generation_config.json"));
   if (m->generation_.eos_token_ids.empty()) m->generation_.eos_token_ids = m->config_.eos_token_ids;
@@ -80,8 +93,13 @@ void Model::Attention(int64_t layer, std::span<const SequenceInput> batch, const
   for (size_t s = 0; s < batch.size(); ++s) {
     for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) positions[i] = static_cast<int32_t>(batch[s].start_pos + i - offsets[s]);
   }
-  kernels::RopeNeox(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
-  kernels::RopeNeox(k.data(), total, nkv, hd, rot_dim_, positions.data(), inv_freq_.data());
+  if (rope_interleaved_) {
+    RopeInterleaved(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
+    RopeInterleaved(k.data(), total, nkv, hd, rot_dim_, positions.data(), inv_freq_.data());
+  } else {
+    kernels::RopeNeox(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
+    kernels::RopeNeox(k.data(), total, nkv, hd, rot_dim_, positions.data(), inv_freq_.data());
+  }
 
   // Append the new keys and values to each sequence's blocks.
   for (size_t s = 0; s < batch.size(); ++s) {

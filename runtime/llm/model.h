@@ -1,5 +1,5 @@
-// A decoder-only transformer loaded from a Hugging Face model directory, run on the CPU over a
-// ragged batch of sequences with a paged KV cache.
+// A decoder-only transformer loaded from a Hugging Face model directory or a GGUF file, run on the
+// CPU over a ragged batch of sequences with a paged KV cache.
 //
 //   TS_ASSIGN_OR_RETURN(auto model, Model::Load("/models/tiny-llama", {.num_threads = 2}));
 //   PagedKvCache cache(model->KvCacheOptions(/*num_blocks=*/64, /*block_size=*/16));
@@ -23,6 +23,7 @@
 #include "runtime/llm/kv_cache.h"
 #include "runtime/llm/model_config.h"
 #include "runtime/llm/weights.h"
+#include "runtime/loader/gguf.h"
 #include "runtime/loader/safetensors.h"
 
 namespace tessera::llm {
@@ -40,7 +41,9 @@ class Model {
     int num_threads = 0;  // 0: all hardware threads
   };
 
-  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& dir, const Options& options);
+  // `path`: a Hugging Face directory (config.json + safetensors), a .gguf file, or a directory
+  // without config.json holding exactly one .gguf file (loader::FindGgufModelFile).
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path, const Options& options);
 
   const ModelConfig& config() const { return config_; }
   const GenerationDefaults& generation_defaults() const { return generation_; }
@@ -62,6 +65,8 @@ class Model {
   ModelConfig config_;
   GenerationDefaults generation_;
   std::unique_ptr<loader::Checkpoint> checkpoint_;
+  std::unique_ptr<loader::GgufFile> gguf_;  // GGUF models: owns the mapping the weights point into
+  bool rope_interleaved_ = false;           // GGUF llama: adjacent-pair RoPE (models/gguf_llama.h)
   ModelWeights weights_;
   std::vector<float> inv_freq_;  // [rot_dim / 2]
   int64_t rot_dim_ = 0;

@@ -57,6 +57,11 @@ void GatherRow(const LinearWeight& table, int64_t id, float* out) {
       for (int64_t i = 0; i < dim; ++i) out[i] = kernels::F16ToF32(row[i]);
       break;
     }
+    default:  // block-quantized rows
+      kernels::DequantizeRow(table.dtype,
+                             static_cast<const uint8_t*>(table.data) + id * kernels::DTypeRowBytes(table.dtype, dim),
+                             dim, out);
+      break;
   }
 }
 

@@ -17,10 +17,12 @@
 #include "absl/strings/str_split.h"
 #include "runtime/llm/generator.h"
 #include "runtime/llm/model.h"
+#include "runtime/loader/gguf.h"
+#include "server/tokenizer/gguf_tokenizer.h"
 #include "server/tokenizer/incremental_decoder.h"
 #include "server/tokenizer/tokenizer.h"
 
-ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a .gguf file");
 ABSL_FLAG(std::string, prompt, "", "prompt text");
 ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids (instead of --prompt)");
 ABSL_FLAG(int32_t, max_tokens, 64, "maximum number of new tokens");
@@ -71,7 +73,9 @@ int Main() {
     if (!ids.ok()) return Fail(ids.status());
     prompt = *std::move(ids);
   } else {
-    auto t = tokenizer::Tokenizer::FromFile(dir + "/tokenizer.json");
+    auto gguf = loader::FindGgufModelFile(dir);
+    if (!gguf.ok()) return Fail(gguf.status());
+    auto t = *gguf ? tokenizer::GgufTokenizerFromFile(**gguf) : tokenizer::Tokenizer::FromFile(dir + "/tokenizer.json");
     if (!t.ok()) return Fail(t.status());
     tok = *std::move(t);
     prompt = tok->Encode(absl::GetFlag(FLAGS_prompt), absl::GetFlag(FLAGS_add_special_tokens));

@@ -2,6 +2,7 @@
 #include "kernels/cpu/avx2/vec_avx2.h"
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/simd/linear_simd.h"
+#include "kernels/cpu/simd/quant_x86.h"
 
 namespace tessera::kernels::avx2 {
 namespace {
@@ -16,8 +17,9 @@ constexpr LinearKernels kKernels{
     .mc = 120,
     .nc = 2048,
     .pack_a = simd::PackA<V, 6>,
-    .pack_b = simd::PackB<V, 16>,
+    .pack_b = simd::QuantX86<V>::PackB<16>,
     .micro = simd::Micro<V, 6, 2>,
+    .quant_rows = simd::QuantX86<V>::Rows,
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "kernels/cpu/avx512/vec_avx512.h"
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/simd/linear_simd.h"
+#include "kernels/cpu/simd/quant_x86.h"
 
 namespace tessera::kernels::avx512 {
 namespace {
@@ -16,8 +17,9 @@ constexpr LinearKernels kKernels{
     .mc = 128,
     .nc = 2048,
     .pack_a = simd::PackA<V, 8>,
-    .pack_b = simd::PackB<V, 32>,
+    .pack_b = simd::QuantX86<V>::PackB<32>,
     .micro = simd::Micro<V, 8, 2>,
+    .quant_rows = simd::QuantX86<V>::Rows,
 };
 
 }  // namespace

@@ -4,11 +4,15 @@
 
 // GCC 12's AVX-512 intrinsics initialize "undefined" operands from themselves, which its own
 // -Wmaybe-uninitialized reports at every use (GCC bug 105593, fixed in the headers of GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 
 #include <cstdint>
 

@@ -1,5 +1,7 @@
 #include <cstring>
+#include <vector>
 
+#include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/ref/ref_ops.h"
 
 namespace tessera::kernels::ref {
@@ -11,16 +13,47 @@ float WeightAt(const void* w, DType dt, int64_t i) {
       return Bf16ToF32(static_cast<const uint16_t*>(w)[i]);
     case DType::kF16:
       return F16ToF32(static_cast<const uint16_t*>(w)[i]);
-    case DType::kF32:
+    default:
       break;
   }
   return static_cast<const float*>(w)[i];
+}
+
+// Quantized w: activations quantized per 32 (QuantRows) for small M, else each weight row is
+// dequantized once and multiplied in f32 — the same split as the SIMD versions.
+void LinearQuantized(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType dt, int64_t N,
+                     float* y) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const int64_t row_bytes = DTypeRowBytes(dt, K);
+  std::vector<Q8Block> xq;
+  if (M <= kLinearQuantizedActivationMaxM) {
+    xq.resize(M * (K / 32));
+    for (int64_t m = 0; m < M; ++m) QuantizeActivations(x + m * K, K, xq.data() + m * (K / 32));
+  }
+  auto cols = [&](int64_t n0, int64_t n1) {
+    if (!xq.empty()) return QuantRows(dt, xq.data(), M, K, wb, row_bytes, n0, n1, y, N);
+    std::vector<float> row(K);
+    for (int64_t n = n0; n < n1; ++n) {
+      DequantizeRow(dt, wb + n * row_bytes, K, row.data());
+      for (int64_t m = 0; m < M; ++m) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < K; ++k) acc += x[m * K + k] * row[k];
+        y[m * N + n] = acc;
+      }
+    }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(N, cols, 16);
+  } else {
+    cols(0, N);
+  }
 }
 
 }  // namespace
 
 // y[m, n] = Σ_k x[m, k] · w[n, k], one f32 accumulator per output, parallel over n.
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y) {
+  if (DTypeIsQuantized(w_dtype)) return LinearQuantized(pool, x, M, K, w, w_dtype, N, y);
   auto cols = [&](int64_t n0, int64_t n1) {
     for (int64_t m = 0; m < M; ++m) {
       for (int64_t n = n0; n < n1; ++n) {

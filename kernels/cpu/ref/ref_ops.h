@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/ops.h"
 
 namespace tessera::kernels::ref {
@@ -17,5 +18,8 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 void Softmax(float* x, int64_t rows, int64_t n);
 void TopK(const float* x, int64_t n, int64_t k, int32_t* idx, float* val);
 void AttentionWithLse(ThreadPool* pool, const AttentionParams& p);
+// LinearKernels::quant_rows (linear_driver.h), scalar.
+void QuantRows(DType dt, const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
+               int64_t n1, float* y, int64_t ldy);
 
 }  // namespace tessera::kernels::ref

@@ -124,6 +124,8 @@ void Skinny(const float* x, int64_t M, int64_t K, const void* w, DType dt, int64
       return SkinnyDtype<V, DType::kBF16>(x, M, K, w, n0, n1, y, ldy);
     case DType::kF16:
       return SkinnyDtype<V, DType::kF16>(x, M, K, w, n0, n1, y, ldy);
+    default:  // quantized types take LinearKernels::quant_rows
+      return;
   }
 }
 
@@ -166,6 +168,8 @@ void PackB(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* d
       return PackBDtype<V, DType::kBF16, kNr>(w, ldw, n, kc, dst);
     case DType::kF16:
       return PackBDtype<V, DType::kF16, kNr>(w, ldw, n, kc, dst);
+    default:  // quantized types: QuantX86<V>::PackB (quant_x86.h)
+      return;
   }
 }
 

@@ -1,0 +1,168 @@
+// tessera-worker: one engine process (rank 0 of a single-rank worker group). Serves
+// tessera.engine.v1.Engine on --host:--port; token ids in, token ids out. Launched by tesserad's
+// supervisor (which reads the bound port from --port-file) or by hand for `tesserad --engine`.
+//
+//   tessera-worker --model DIR --port 7001 --threads 2
+//
+// Start-up: the gRPC server comes up first (Health says ready=false), then the model loads and one
+// warm-up step runs, then Health says ready. A model that cannot load ends the process with exit
+// code 2 and the cause on stderr. SIGTERM/SIGINT stop it (in-flight calls are cancelled).
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <mutex>
+#include <thread>
+
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+#include <sys/prctl.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "runtime/llm/model.h"
+#include "worker/engine/engine.h"
+#include "worker/service/engine_service.h"
+
+ABSL_FLAG(std::string, model, "", "model directory (Hugging Face) or GGUF file");
+ABSL_FLAG(std::string, model_name, "", "name reported to the frontend; default: the model path's last component");
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
+ABSL_FLAG(int32_t, port, 0, "port to listen on; 0 = any free port");
+ABSL_FLAG(std::string, port_file, "", "write the bound port to this file once listening");
+ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model; 0 = all");
+ABSL_FLAG(int64_t, block_size, 16, "KV cache block size in tokens");
+ABSL_FLAG(int64_t, kv_cache_bytes, 256ll << 20, "KV cache size in bytes (when --num-kv-blocks is 0)");
+ABSL_FLAG(int64_t, num_kv_blocks, 0, "KV cache blocks; 0 = from --kv-cache-bytes");
+ABSL_FLAG(int64_t, max_num_seqs, 64, "most sequences in one step");
+ABSL_FLAG(int64_t, max_num_batched_tokens, 512, "most new tokens in one step (prefill is chunked to fit)");
+ABSL_FLAG(int64_t, max_model_len, 0, "context length; 0 = the model's");
+ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of shared prompt prefixes");
+ABSL_FLAG(bool, exit_with_parent, true, "exit when the launching process dies");
+
+namespace tessera {
+namespace {
+
+std::unique_ptr<grpc::Server> g_server;
+
+void OnSignal(int) {
+  // Shutdown from a helper thread: grpc::Server::Shutdown is not async-signal-safe.
+  static std::atomic<bool> once{false};
+  if (once.exchange(true)) return;
+  std::thread([] {
+    if (g_server) g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }).detach();
+}
+
+std::string BaseName(std::string path) {
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+int Run() {
+  if (absl::GetFlag(FLAGS_exit_with_parent)) prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  if (model_dir.empty()) {
+    std::fprintf(stderr, "tessera-worker: --model is required\n");
+    return 2;
+  }
+  auto model = llm::Model::Load(model_dir, {.num_threads = absl::GetFlag(FLAGS_threads)});
+  if (!model.ok()) {
+    std::fprintf(stderr, "tessera-worker: cannot load model: %s\n", std::string(model.status().message()).c_str());
+    return 2;
+  }
+  engine::Options opts;
+  opts.block_size = absl::GetFlag(FLAGS_block_size);
+  opts.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
+  opts.num_blocks = absl::GetFlag(FLAGS_num_kv_blocks);
+  opts.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
+  opts.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
+  opts.max_model_len = absl::GetFlag(FLAGS_max_model_len);
+  opts.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  auto eng = engine::Engine::Create(model->get(), opts);
+  if (!eng.ok()) {
+    std::fprintf(stderr, "tessera-worker: cannot create engine: %s\n", std::string(eng.status().message()).c_str());
+    return 2;
+  }
+
+  const llm::ModelConfig& cfg = (*model)->config();
+  worker::ServiceInfo info;
+  info.model_name = absl::GetFlag(FLAGS_model_name).empty() ? BaseName(model_dir) : absl::GetFlag(FLAGS_model_name);
+  info.vocab_size = cfg.vocab_size;
+  info.max_model_len = opts.max_model_len > 0 ? opts.max_model_len : cfg.max_position_embeddings;
+  for (int64_t id : (*model)->generation_defaults().eos_token_ids) info.eos_token_ids.push_back(static_cast<int32_t>(id));
+  worker::EngineService service(eng->get(), info);
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_host) + ":" + std::to_string(absl::GetFlag(FLAGS_port)),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  g_server = builder.BuildAndStart();
+  if (!g_server || bound_port == 0) {
+    std::fprintf(stderr, "tessera-worker: cannot listen on %s:%d\n", absl::GetFlag(FLAGS_host).c_str(),
+                 absl::GetFlag(FLAGS_port));
+    return 2;
+  }
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+
+  (*eng)->Start();
+  // Warm-up: one short greedy sequence through the whole path before reporting ready.
+  {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status warm_status;
+    engine::Request warm;
+    warm.id = "__warmup__";
+    warm.prompt = {0, 1, 2, 3};
+    for (int32_t& t : warm.prompt) t = t % static_cast<int32_t>(cfg.vocab_size);
+    warm.params.temperature = 0;
+    warm.params.max_tokens = 2;
+    absl::Status added = (*eng)->Add(std::move(warm), [&](const engine::Event& e) {
+      if (e.finish == engine::FinishReason::kNone) return;
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      warm_status = e.error;
+      cv.notify_all();
+    });
+    if (added.ok()) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done; });
+    }
+    if (!added.ok() || !warm_status.ok()) {
+      const absl::Status& s = added.ok() ? warm_status : added;
+      std::fprintf(stderr, "tessera-worker: warm-up failed: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  service.SetReady(true);
+
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    const std::string path = absl::GetFlag(FLAGS_port_file);
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << bound_port << "\n";
+    std::rename(tmp.c_str(), path.c_str());
+  }
+  std::fprintf(stderr, "tessera-worker: serving %s on %s:%d (pid %d)\n", info.model_name.c_str(),
+               absl::GetFlag(FLAGS_host).c_str(), bound_port, getpid());
+  g_server->Wait();
+  (*eng)->Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace tessera
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("tessera-worker --model DIR [--port N] [--port-file F]: a Tessera engine process");
+  absl::ParseCommandLine(argc, argv);
+  return tessera::Run();
+}
