@@ -388,3 +388,26 @@ def test_startup_corrupt_safetensors(tesserad, tiny_model, tmp_path, damage):
     code, err, _ = _run_to_exit(tesserad, str(model), str(tmp_path))
     assert code != 0
     assert "safetensors" in err.lower(), err
+
+
+@pytest.mark.time_limit(120)
+def test_crash_loop_exits_non_zero(start_daemon):
+    # Five worker deaths within 60 s: the daemon gives up and exits non-zero (a supervisor that
+    # relaunched forever would hide a broken deployment).
+    d = start_daemon()
+    d.expect_exit = "non-zero"
+    killed = set()
+    deadline = time.monotonic() + 60
+    while d.proc.poll() is None and time.monotonic() < deadline:
+        for pid in d.worker_pids():
+            if pid not in killed:
+                killed.add(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.05)
+    assert d.proc.poll() is not None, f"tesserad still running after {len(killed)} worker kills:\n{d.log()}"
+    assert d.proc.returncode != 0
+    assert len(killed) == 5, f"gave up after {len(killed)} kills, expected 5"
+    assert "worker crashes within 60 s" in d.log()
