@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Tessera vs llama.cpp on the same GGUF file, same prompts, same thread count (run by hand).
+
+    python3 -m venv /tmp/llamacpp && /tmp/llamacpp/bin/pip install llama-cpp-python numpy
+    /tmp/llamacpp/bin/python bench/llamacpp/side_by_side.py \
+        --model ~/.cache/tessera/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf \
+        --generate build/release/worker/cli/tessera-generate --threads 1,2 --runs 5
+
+Parity: for each of 20 prompts, greedy decode of 64 new tokens by both engines from the same token
+ids (llama.cpp's tokenization, passed to tessera-generate with --prompt-ids). At the first position
+where they differ the script reports both engines' top-2 logprob gap: a gap under 1e-3 is a near
+tie, where either choice is right. Speed: prefill tokens/s of a 512-token prompt and decode tokens/s
+of 128 tokens, medians of --runs runs, ours ÷ llama.cpp.
+"""
+import argparse
+import re
+import statistics
+import subprocess
+import time
+
+import numpy as np
+from llama_cpp import Llama
+
+PROMPTS = [
+    "The capital of France is",
+    "Write a short poem about the sea.",
+    "def fibonacci(n):",
+    "Explain why the sky is blue in one paragraph.",
+    "List three fruits that are red:",
+    "Translate to French: The cat sleeps on the sofa.",
+    "Once upon a time, in a small village,",
+    "The three laws of thermodynamics are",
+    "Q: What is 12 times 7?\nA:",
+    "import numpy as np\n# compute the mean of an array\n",
+    "The best way to learn a new language is",
+    "Summarize the plot of Romeo and Juliet.",
+    "A haiku about autumn leaves:",
+    "SELECT name FROM users WHERE",
+    "The largest planet in the solar system is",
+    "How do vaccines work?",
+    "Dear hiring manager,",
+    "The recipe for pancakes needs",
+    "In 1969, humans first",
+    "Rust and C++ differ in that",
+]
+
+TOKEN_RE = re.compile(r"\[token (-?\d+) logprob (\S+)((?: \| -?\d+:\S+)*)\]")
+SPEED_RE = re.compile(r"prefill: (\d+) tokens in \S+ s \((\S+) tok/s\); decode: (\d+) tokens in \S+ s \((\S+) tok/s\)")
+
+
+def run_tessera(binary, model, ids, new_tokens, threads):
+    cmd = [binary, "--model", model, "--prompt-ids", ",".join(map(str, ids)), "--max-tokens", str(new_tokens),
+           "--temperature", "0", "--ignore-eos", "--logprobs", "2", "--threads", str(threads)]
+    p = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    tokens, gaps = [], []
+    for m in TOKEN_RE.finditer(p.stderr):
+        tokens.append(int(m.group(1)))
+        alts = [float(a.split(":")[1]) for a in m.group(3).split(" | ")[1:]]
+        gaps.append(alts[0] - alts[1] if len(alts) >= 2 else float("inf"))
+    speed = SPEED_RE.search(p.stderr)
+    return tokens, gaps, (float(speed.group(2)), float(speed.group(4))) if speed else None
+
+
+def log_softmax(x):
+    x = np.asarray(x, dtype=np.float64)
+    m = x.max()
+    return x - m - np.log(np.exp(x - m).sum())
+
+
+def llama_greedy(llm, ids, new_tokens):
+    llm.reset()
+    llm.eval(ids)
+    out, gaps = [], []
+    for _ in range(new_tokens):
+        lp = log_softmax(llm.scores[llm.n_tokens - 1])
+        top2 = np.argsort(-lp)[:2]
+        out.append(int(top2[0]))
+        gaps.append(float(lp[top2[0]] - lp[top2[1]]))
+        llm.eval([int(top2[0])])
+    return out, gaps
+
+
+def parity(args, threads):
+    llm = Llama(model_path=args.model, n_ctx=2048, n_threads=threads, n_batch=512, logits_all=True, verbose=False)
+    identical, ties, real = 0, [], []
+    for prompt in PROMPTS:
+        ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        ref, ref_gaps = llama_greedy(llm, ids, args.new_tokens)
+        ours, our_gaps, _ = run_tessera(args.generate, args.model, ids, args.new_tokens, threads)
+        if ours == ref:
+            identical += 1
+            continue
+        i = next(k for k in range(min(len(ours), len(ref))) if ours[k] != ref[k])
+        case = (prompt, i, ref_gaps[i], our_gaps[i] if i < len(our_gaps) else float("nan"))
+        (ties if min(case[2], case[3]) < 1e-3 else real).append(case)
+    print(f"greedy parity, {len(PROMPTS)} prompts x {args.new_tokens} tokens: {identical} identical, "
+          f"{len(ties)} diverge at a near tie (top-2 gap < 1e-3), {len(real)} diverge otherwise")
+    for label, cases in (("near tie", ties), ("DIVERGES", real)):
+        for prompt, i, g_ref, g_ours in cases:
+            print(f"  {label}: {prompt!r} at step {i}: top-2 gap llama.cpp {g_ref:.2e}, ours {g_ours:.2e}")
+
+
+def speed(args, threads):
+    llm = Llama(model_path=args.model, n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                verbose=False)
+    rng = np.random.default_rng(0)
+    prompt = [int(t) for t in rng.integers(100, llm.n_vocab() - 100, size=args.prompt_len)]
+    ours_p, ours_d, ref_p, ref_d = [], [], [], []
+    for _ in range(args.runs):
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(prompt)
+        ref_p.append(args.prompt_len / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        tok = prompt[-1]
+        for _ in range(args.decode_len):
+            llm.eval([tok])
+            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        ref_d.append(args.decode_len / (time.perf_counter() - t0))
+        _, _, s = run_tessera(args.generate, args.model, prompt, args.decode_len, threads)
+        ours_p.append(s[0])
+        ours_d.append(s[1])
+    med = statistics.median
+    print(f"threads {threads}: prefill ({args.prompt_len} tok) ours {med(ours_p):.1f} tok/s, llama.cpp "
+          f"{med(ref_p):.1f} tok/s, ratio {med(ours_p) / med(ref_p):.2f}; decode ({args.decode_len} tok) ours "
+          f"{med(ours_d):.1f} tok/s, llama.cpp {med(ref_d):.1f} tok/s, ratio {med(ours_d) / med(ref_d):.2f} "
+          f"(medians of {args.runs})")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="GGUF file")
+    ap.add_argument("--generate", default="build/release/worker/cli/tessera-generate")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--prompt-len", type=int, default=512)
+    ap.add_argument("--decode-len", type=int, default=128)
+    ap.add_argument("--skip-parity", action="store_true")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    if not args.skip_parity:
+        parity(args, threads[0])
+    for t in threads:
+        speed(args, t)
+
+
+if __name__ == "__main__":
+    main()
