@@ -80,8 +80,8 @@ absl::StatusOr<SpRun> RunSp(int N, int64_t S, int64_t H, int64_t Hkv, int64_t D,
     const int r = comm.rank();
     TS_ASSIGN_OR_RETURN(auto sp, SequenceParallelAttention::Create(
                                      &comm, {.n_heads = H, .n_kv_heads = Hkv, .head_dim = D, .dry_run = dry_run}));
-    TS_RETURN_IF_ERROR(sp->Prefill(
-        layout, {.q = q[r].data(), .k = k[r].data(), .v = v[r].data(), .out = out[r].data()}, alg));
+    TS_RETURN_IF_ERROR(
+        sp->Prefill(layout, {.q = q[r].data(), .k = k[r].data(), .v = v[r].data(), .out = out[r].data()}, alg));
     run.stats[r] = sp->last_stats();
     return absl::OkStatus();
   }));
@@ -149,8 +149,9 @@ int PartReal() {
   const int64_t D = absl::GetFlag(FLAGS_head_dim);
   std::printf("\n## Real runs (LocalComm, causal zigzag, MHA, head_dim %ld, 1 compute thread per rank)\n\n",
               static_cast<long>(D));
-  std::printf("| N | tokens | heads | algorithm | layer s | single-pass s | compute s | exposed s | eff | balance "
-              "| flop balance | q MB | out MB | kv MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| N | tokens | heads | algorithm | layer s | single-pass s | compute s | exposed s | eff | balance "
+      "| flop balance | q MB | out MB | kv MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& [S, H] : shapes) {
     const double t1 = SinglePass(S, H, D);
     for (int N : ranks) {
@@ -171,10 +172,10 @@ int PartReal() {
           fsum += f;
         }
         std::printf("| %d | %ld | %ld | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |\n",
-                    N, static_cast<long>(S), static_cast<long>(H), std::string(SpAlgorithmName(alg)).c_str(),
-                    run->wall, t1, cmax, exposed, t1 / (N * cmax), csum / N / cmax, fsum / N / fmax,
-                    MaxBytes(run->stats, SpDirection::kQuery),
-                    MaxBytes(run->stats, SpDirection::kOutput), MaxBytes(run->stats, SpDirection::kKv));
+                    N, static_cast<long>(S), static_cast<long>(H), std::string(SpAlgorithmName(alg)).c_str(), run->wall,
+                    t1, cmax, exposed, t1 / (N * cmax), csum / N / cmax, fsum / N / fmax,
+                    MaxBytes(run->stats, SpDirection::kQuery), MaxBytes(run->stats, SpDirection::kOutput),
+                    MaxBytes(run->stats, SpDirection::kKv));
         std::fflush(stdout);
       }
     }
@@ -220,9 +221,10 @@ void ReplayTable(const char* label, const std::vector<SpStats>& tr, const std::v
 }
 
 void ReplayHeader() {
-  std::printf("| compute | H/H_kv | topology | GB/s | compute ms | TR layer ms | TR exposed ms | Ring layer ms "
-              "| Ring exposed ms | TR/Ring exposed | policy | policy/best |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| compute | H/H_kv | topology | GB/s | compute ms | TR layer ms | TR exposed ms | Ring layer ms "
+      "| Ring exposed ms | TR/Ring exposed | policy | policy/best |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 int PartReplay() {
@@ -231,9 +233,10 @@ int PartReplay() {
   const double gpu = absl::GetFlag(FLAGS_gpu_tflops) * 1e12;
   std::printf("\n## Replay of measured schedules (N=4, %ld tokens, %ld heads, d=%ld, f32 on the wire)\n\n",
               static_cast<long>(S), static_cast<long>(H), static_cast<long>(D));
-  std::printf("\"measured\": per-step compute as measured here (CPU). \"gpu-scaled\": the same measured steps "
-              "scaled by (measured flop rate / %.0f TFLOP/s).\n\n",
-              gpu / 1e12);
+  std::printf(
+      "\"measured\": per-step compute as measured here (CPU). \"gpu-scaled\": the same measured steps "
+      "scaled by (measured flop rate / %.0f TFLOP/s).\n\n",
+      gpu / 1e12);
   ReplayHeader();
   int worse = 0;
   for (int64_t g : {1, 2, 4, 8}) {
@@ -261,12 +264,16 @@ int PartReplay() {
       }
     }
     const double cpu_rate = flops / secs;
-    const SpShape shape{.n_heads = H, .n_kv_heads = H / g, .head_dim = D, .tokens_per_rank = 2 * ((S + 2 * N - 1) / (2 * N)),
-                        .world = N, .causal = true};
+    const SpShape shape{.n_heads = H,
+                        .n_kv_heads = H / g,
+                        .head_dim = D,
+                        .tokens_per_rank = 2 * ((S + 2 * N - 1) / (2 * N)),
+                        .world = N,
+                        .causal = true};
     ReplayTable("measured", tr->stats, ring->stats, shape, {1, 10, 100, 450}, {SpTopology::kRing, SpTopology::kMesh},
                 {}, cpu_rate, &worse);
-    ReplayTable("gpu-scaled", tr->stats, ring->stats, shape, {1, 10, 100, 450},
-                {SpTopology::kRing, SpTopology::kMesh}, {.compute_scale = cpu_rate / gpu}, gpu, &worse);
+    ReplayTable("gpu-scaled", tr->stats, ring->stats, shape, {1, 10, 100, 450}, {SpTopology::kRing, SpTopology::kMesh},
+                {.compute_scale = cpu_rate / gpu}, gpu, &worse);
     std::fflush(stdout);
   }
   std::printf("\npolicy slower than the better algorithm in %d cases\n", worse);
@@ -291,12 +298,14 @@ int PartPaper() {
   // takes the README's 3.5 ms.
   const double step_flops = double(S / N) * double(S / (2 * N)) * H * 4 * D;
   const double F = step_flops / 3.5e-3;
-  std::printf("\n## TokenRing README setup: N=4, 24000 tokens, 32 heads, d=128, fp16 on the wire, attention at "
-              "%.1f TFLOP/s (3.5 ms per zigzag step)\n\n",
-              F / 1e12);
-  std::printf("| H/H_kv | topology | GB/s | TR layer/N ms | Ring layer/N ms | TR exposed ms | Ring exposed ms "
-              "| TR/Ring exposed | TR step ms (rank 0) | Ring step ms (rank 0) | policy | policy/best |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n## TokenRing README setup: N=4, 24000 tokens, 32 heads, d=128, fp16 on the wire, attention at "
+      "%.1f TFLOP/s (3.5 ms per zigzag step)\n\n",
+      F / 1e12);
+  std::printf(
+      "| H/H_kv | topology | GB/s | TR layer/N ms | Ring layer/N ms | TR exposed ms | Ring exposed ms "
+      "| TR/Ring exposed | TR step ms (rank 0) | Ring step ms (rank 0) | policy | policy/best |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t g : {1, 2, 4, 8}) {
     auto tr = RunSp(N, S, H, H / g, D, SpAlgorithm::kTokenRing, true);
     auto ring = RunSp(N, S, H, H / g, D, SpAlgorithm::kRing, true);
@@ -306,19 +315,21 @@ int PartPaper() {
     }
     for (SpTopology topo : {SpTopology::kSwitch, SpTopology::kRing, SpTopology::kMesh}) {
       for (double gbps : {1.0, 10.0, 12.9, 100.0, 450.0}) {
-        SpReplayOptions o{.link_bytes_per_second = gbps * 1e9, .topology = topo, .attention_flops_per_second = F,
-                          .element_bytes = 2};
+        SpReplayOptions o{
+            .link_bytes_per_second = gbps * 1e9, .topology = topo, .attention_flops_per_second = F, .element_bytes = 2};
         auto a = ReplaySchedule(tr->stats, o);
         auto b = ReplaySchedule(ring->stats, o);
         if (!a.ok() || !b.ok()) return 1;
         const SpPolicyDecision d = ChooseAlgorithm(
-            {.link_bytes_per_second = gbps * 1e9, .attention_flops_per_second = F,
-             .topology = topo, .element_bytes = 2},
+            {.link_bytes_per_second = gbps * 1e9,
+             .attention_flops_per_second = F,
+             .topology = topo,
+             .element_bytes = 2},
             {.n_heads = H, .n_kv_heads = H / g, .head_dim = D, .tokens_per_rank = S / N, .world = N, .causal = true});
         const double best = std::min(a->layer_seconds, b->layer_seconds);
         const double picked = d.algorithm == SpAlgorithm::kTokenRing ? a->layer_seconds : b->layer_seconds;
-        std::printf("| %ld | %s | %g | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %.3f |\n", static_cast<long>(g),
-                    TopoName(topo), gbps, 1e3 * a->layer_seconds / N, 1e3 * b->layer_seconds / N,
+        std::printf("| %ld | %s | %g | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %.3f |\n",
+                    static_cast<long>(g), TopoName(topo), gbps, 1e3 * a->layer_seconds / N, 1e3 * b->layer_seconds / N,
                     1e3 * a->exposed_seconds, 1e3 * b->exposed_seconds,
                     b->exposed_seconds > 0 ? a->exposed_seconds / b->exposed_seconds : NAN, StepList(*a).c_str(),
                     StepList(*b).c_str(), d.algorithm == SpAlgorithm::kTokenRing ? "TR" : "Ring", picked / best);

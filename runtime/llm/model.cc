@@ -56,8 +56,8 @@ absl::Status Model::Validate(std::span<const SequenceInput> batch, const PagedKv
     if (seq.start_pos < 0) return absl::InvalidArgumentError(absl::StrCat("forward: sequence ", s, " start_pos < 0"));
     for (int32_t id : seq.tokens) {
       if (id < 0 || id >= config_.vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("forward: sequence ", s, ": token id ", id, " outside vocabulary [0, ", config_.vocab_size, ")"));
+        return absl::InvalidArgumentError(absl::StrCat("forward: sequence ", s, ": token id ", id,
+                                                       " outside vocabulary [0, ", config_.vocab_size, ")"));
       }
     }
     const int64_t end = seq.start_pos + static_cast<int64_t>(seq.tokens.size());
@@ -91,7 +91,8 @@ void Model::Attention(int64_t layer, std::span<const SequenceInput> batch, const
   }
   std::vector<int32_t> positions(total);
   for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) positions[i] = static_cast<int32_t>(batch[s].start_pos + i - offsets[s]);
+    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i)
+      positions[i] = static_cast<int32_t>(batch[s].start_pos + i - offsets[s]);
   }
   if (rope_interleaved_) {
     RopeInterleaved(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
@@ -154,7 +155,8 @@ absl::Status Model::Forward(std::span<const SequenceInput> batch, PagedKvCache& 
   std::vector<float> x(total * hidden), h(total * hidden), ff(total * hidden);
   std::vector<float> attn(total * c.num_attention_heads * c.head_dim);
   for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) GatherRow(weights_.embed, batch[s].tokens[i - offsets[s]], &x[i * hidden]);
+    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i)
+      GatherRow(weights_.embed, batch[s].tokens[i - offsets[s]], &x[i * hidden]);
   }
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {

@@ -40,7 +40,7 @@ void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, cons
 // Row `id` of an [rows, dim] matrix in any weight dtype, converted to f32: out[dim].
 void GatherRow(const LinearWeight& table, int64_t id, float* out);
 
-struct MlpWeights {  // SwiGLU MLP: down(silu(gate(x)) * up(x))
+struct MlpWeights {   // SwiGLU MLP: down(silu(gate(x)) * up(x))
   LinearWeight gate;  // [width, hidden]
   LinearWeight up;    // [width, hidden]
   LinearWeight down;  // [hidden, width]
@@ -50,8 +50,8 @@ struct MoeWeights {
   LinearWeight router;  // [num_experts, hidden]
   std::vector<MlpWeights> experts;
   int64_t top_k = 1;
-  bool renormalize = true;               // top-k weights rescaled to sum to 1
-  std::optional<MlpWeights> shared;      // Qwen2-MoE shared expert
+  bool renormalize = true;                  // top-k weights rescaled to sum to 1
+  std::optional<MlpWeights> shared;         // Qwen2-MoE shared expert
   std::optional<LinearWeight> shared_gate;  // [1, hidden]; shared output × sigmoid(gate · x)
 };
 
@@ -61,7 +61,7 @@ struct AttentionWeights {
 };
 
 struct LayerWeights {
-  std::vector<float> input_norm;          // [hidden]
+  std::vector<float> input_norm;           // [hidden]
   std::vector<float> post_attention_norm;  // [hidden]
   AttentionWeights attn;
   std::optional<MlpWeights> mlp;  // exactly one of mlp / moe is set

@@ -18,8 +18,8 @@
 namespace tessera::loader {
 namespace {
 
-constexpr uint32_t kMaxDims = 4;          // GGML_MAX_DIMS
-constexpr int kMaxArrayNesting = 8;       // deeper nesting is rejected rather than recursed into
+constexpr uint32_t kMaxDims = 4;     // GGML_MAX_DIMS
+constexpr int kMaxArrayNesting = 8;  // deeper nesting is rejected rather than recursed into
 constexpr uint64_t kDefaultAlignment = 32;
 
 // Bytes of one numeric/bool element, 0 for string/array/unknown.
@@ -197,9 +197,9 @@ absl::StatusOr<GgufArray> ReadArray(Cursor& c, std::string_view what, int depth)
   TS_ASSIGN_OR_RETURN(a.size, c.Read<uint64_t>(absl::StrCat(Sv(what), " (array length)")));
   const uint64_t min_size = MinElementSize(a.elem_type);
   if (a.size > c.remaining() / min_size) {
-    return c.Error(what, absl::StrCat("array of ", a.size, " ", GgufValueTypeName(a.elem_type),
-                                      " elements needs at least ", min_size, " bytes each, but only ", c.remaining(),
-                                      " bytes remain in the file"));
+    return c.Error(what,
+                   absl::StrCat("array of ", a.size, " ", GgufValueTypeName(a.elem_type), " elements needs at least ",
+                                min_size, " bytes each, but only ", c.remaining(), " bytes remain in the file"));
   }
   if (a.elem_type == GgufValueType::kString) {
     a.strings.reserve(static_cast<size_t>(a.size));
@@ -232,19 +232,32 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 
 std::string GgufValueTypeName(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kUint8: return "uint8";
-    case GgufValueType::kInt8: return "int8";
-    case GgufValueType::kUint16: return "uint16";
-    case GgufValueType::kInt16: return "int16";
-    case GgufValueType::kUint32: return "uint32";
-    case GgufValueType::kInt32: return "int32";
-    case GgufValueType::kFloat32: return "float32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kUint64: return "uint64";
-    case GgufValueType::kInt64: return "int64";
-    case GgufValueType::kFloat64: return "float64";
+    case GgufValueType::kUint8:
+      return "uint8";
+    case GgufValueType::kInt8:
+      return "int8";
+    case GgufValueType::kUint16:
+      return "uint16";
+    case GgufValueType::kInt16:
+      return "int16";
+    case GgufValueType::kUint32:
+      return "uint32";
+    case GgufValueType::kInt32:
+      return "int32";
+    case GgufValueType::kFloat32:
+      return "float32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "uint64";
+    case GgufValueType::kInt64:
+      return "int64";
+    case GgufValueType::kFloat64:
+      return "float64";
   }
   return absl::StrCat("type#", static_cast<uint32_t>(t));
 }
@@ -304,7 +317,8 @@ absl::Status GgufFile::ParseAll(const uint8_t* data, size_t size) {
   TS_ASSIGN_OR_RETURN(version_, c.Read<uint32_t>("version"));
   if (version_ != 2 && version_ != 3) {
     if (version_ != 0 && (version_ & 0xffff) == 0) {
-      return c.Error("version", absl::StrCat("value ", version_, " looks byte-swapped: big-endian GGUF files are not supported"));
+      return c.Error("version",
+                     absl::StrCat("value ", version_, " looks byte-swapped: big-endian GGUF files are not supported"));
     }
     return c.Error("version", absl::StrCat("unsupported version ", version_, " (supported: 2, 3)"));
   }
@@ -335,7 +349,8 @@ absl::Status GgufFile::ParseAll(const uint8_t* data, size_t size) {
 
   if (const GgufValue* a = Find("general.alignment")) {
     if (a->type != GgufValueType::kUint32) {
-      return c.Error("metadata 'general.alignment'", absl::StrCat("expected uint32, found ", GgufValueTypeName(a->type)));
+      return c.Error("metadata 'general.alignment'",
+                     absl::StrCat("expected uint32, found ", GgufValueTypeName(a->type)));
     }
     if (a->u == 0 || (a->u & (a->u - 1)) != 0) {
       return c.Error("metadata 'general.alignment'", absl::StrCat("value ", a->u, " is not a power of two"));
@@ -382,7 +397,8 @@ absl::Status GgufFile::ParseAll(const uint8_t* data, size_t size) {
     }
     info.nbytes = static_cast<uint64_t>(blocks * ti->type_size);
     if (info.offset % alignment_ != 0) {
-      return c.Error(what, absl::StrCat("data offset ", info.offset, " is not a multiple of the alignment ", alignment_));
+      return c.Error(what,
+                     absl::StrCat("data offset ", info.offset, " is not a multiple of the alignment ", alignment_));
     }
     if (!tensor_index_.emplace(info.name, tensors_.size()).second) return c.Error(what, "duplicate tensor name");
     tensors_.push_back(std::move(info));
@@ -408,9 +424,10 @@ absl::Status GgufFile::ParseAll(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     GgufTensorInfo& info = tensors_[i];
     if (info.offset > data_size || info.nbytes > data_size - info.offset) {
-      return c.Error(absl::StrCat("tensor '", info.name, "'"),
-                     absl::StrCat("data [", info.offset, ", +", info.nbytes, ") runs past the end of the data section (",
-                                  data_size, " bytes from file offset ", start, ")"));
+      return c.Error(
+          absl::StrCat("tensor '", info.name, "'"),
+          absl::StrCat("data [", info.offset, ", +", info.nbytes, ") runs past the end of the data section (",
+                       data_size, " bytes from file offset ", start, ")"));
     }
     info.data = data + start + info.offset;
     order.emplace_back(info.offset, i);
@@ -478,8 +495,10 @@ const GgufTensorInfo* GgufFile::FindTensor(std::string_view name) const {
 
 absl::Status GgufFile::Mismatch(std::string_view key, const GgufValue& v, std::string_view wanted) const {
   std::string found = GgufValueTypeName(v.type);
-  if (v.type == GgufValueType::kArray && v.array) found = absl::StrCat("array of ", GgufValueTypeName(v.array->elem_type));
-  return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", Sv(key), "': expected ", Sv(wanted), ", found ", found));
+  if (v.type == GgufValueType::kArray && v.array)
+    found = absl::StrCat("array of ", GgufValueTypeName(v.array->elem_type));
+  return absl::InvalidArgumentError(
+      absl::StrCat(name_, ": metadata '", Sv(key), "': expected ", Sv(wanted), ", found ", found));
 }
 
 namespace {
@@ -494,7 +513,8 @@ absl::StatusOr<uint64_t> GgufFile::GetUint(std::string_view key) const {
   if (IsUnsigned(v->type) && v->type != GgufValueType::kBool) return v->u;
   if (IsSigned(v->type)) {
     if (v->i < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", Sv(key), "': value ", v->i, " is negative"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name_, ": metadata '", Sv(key), "': value ", v->i, " is negative"));
     }
     return static_cast<uint64_t>(v->i);
   }
@@ -507,7 +527,8 @@ absl::StatusOr<int64_t> GgufFile::GetInt(std::string_view key) const {
   if (IsSigned(v->type)) return v->i;
   if (IsUnsigned(v->type) && v->type != GgufValueType::kBool) {
     if (v->u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", Sv(key), "': value ", v->u, " is out of range"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name_, ": metadata '", Sv(key), "': value ", v->u, " is out of range"));
     }
     return static_cast<int64_t>(v->u);
   }

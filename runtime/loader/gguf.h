@@ -59,17 +59,17 @@ std::string GgufValueTypeName(GgufValueType t);
 struct GgufArray {
   GgufValueType elem_type = GgufValueType::kUint8;
   uint64_t size = 0;
-  const uint8_t* raw = nullptr;             // numeric/bool elements: size × element size bytes
-  std::vector<std::string_view> strings;    // elem_type == kString
-  std::vector<GgufArray> arrays;            // elem_type == kArray
+  const uint8_t* raw = nullptr;           // numeric/bool elements: size × element size bytes
+  std::vector<std::string_view> strings;  // elem_type == kString
+  std::vector<GgufArray> arrays;          // elem_type == kArray
 };
 
 struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
-  uint64_t u = 0;          // unsigned integers and bool (0/1)
-  int64_t i = 0;           // signed integers
-  double f = 0;            // float32 / float64
-  std::string_view str;    // kString
+  uint64_t u = 0;                          // unsigned integers and bool (0/1)
+  int64_t i = 0;                           // signed integers
+  double f = 0;                            // float32 / float64
+  std::string_view str;                    // kString
   std::shared_ptr<const GgufArray> array;  // kArray
 };
 
@@ -77,7 +77,7 @@ struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> dims;  // ggml order: dims[0] is the row length (contiguous), e.g. {in, out}
   GgmlType type = GgmlType::kF32;
-  uint64_t offset = 0;        // relative to the data section
+  uint64_t offset = 0;  // relative to the data section
   uint64_t nbytes = 0;
   const uint8_t* data = nullptr;  // into the file
 
@@ -118,8 +118,8 @@ class GgufFile {
   absl::StatusOr<std::string_view> GetString(std::string_view key) const;
   absl::StatusOr<const GgufArray*> GetArray(std::string_view key) const;
   absl::StatusOr<std::vector<std::string_view>> GetStringArray(std::string_view key) const;
-  absl::StatusOr<std::vector<int64_t>> GetIntArray(std::string_view key) const;     // any integer/bool elements
-  absl::StatusOr<std::vector<double>> GetFloatArray(std::string_view key) const;    // float or integer elements
+  absl::StatusOr<std::vector<int64_t>> GetIntArray(std::string_view key) const;   // any integer/bool elements
+  absl::StatusOr<std::vector<double>> GetFloatArray(std::string_view key) const;  // float or integer elements
 
   // The same, with `fallback` when the key is absent (a present key of the wrong type is still an error).
   absl::StatusOr<uint64_t> GetUintOr(std::string_view key, uint64_t fallback) const;

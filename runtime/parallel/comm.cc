@@ -51,12 +51,12 @@ absl::Status Communicator::CheckPeer(std::string_view call, const void* buf, siz
     return absl::InvalidArgumentError(absl::StrFormat("%s: channel %d out of range", call, ch));
   }
   if (peer < 0 || peer >= size()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s(peer=%d, channel=%s): peer out of range [0, %d)", call, peer, ChannelName(channel), size()));
+    return absl::InvalidArgumentError(absl::StrFormat("%s(peer=%d, channel=%s): peer out of range [0, %d)", call, peer,
+                                                      ChannelName(channel), size()));
   }
   if (bytes > 0 && buf == nullptr) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s(peer=%d, channel=%s, bytes=%zu): null buffer", call, peer,
-                                                      ChannelName(channel), bytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s(peer=%d, channel=%s, bytes=%zu): null buffer", call, peer, ChannelName(channel), bytes));
   }
   return absl::OkStatus();
 }

@@ -65,16 +65,15 @@ class LocalRecvRequest : public RequestImpl {
       state_->cv.wait(lock, ready);
     } else if (!state_->cv.wait_for(lock, absl::ToChronoNanoseconds(state_->timeout), ready)) {
       lock.unlock();
-      absl::Status s = absl::DeadlineExceededError(absl::StrFormat(
-          "Irecv(peer=%d, channel=%s, bytes=%zu): no message within %s", peer_, ChannelName(channel_), recv_->bytes,
-          absl::FormatDuration(state_->timeout)));
+      absl::Status s = absl::DeadlineExceededError(
+          absl::StrFormat("Irecv(peer=%d, channel=%s, bytes=%zu): no message within %s", peer_, ChannelName(channel_),
+                          recv_->bytes, absl::FormatDuration(state_->timeout)));
       state_->Abort(s);
       return s;
     }
     if (recv_->done) return recv_->status;
-    return absl::Status(state_->aborted.code(),
-                        absl::StrFormat("Irecv(peer=%d, channel=%s): %s", peer_, ChannelName(channel_),
-                                        state_->aborted.message()));
+    return absl::Status(state_->aborted.code(), absl::StrFormat("Irecv(peer=%d, channel=%s): %s", peer_,
+                                                                ChannelName(channel_), state_->aborted.message()));
   }
 
   // Removes the receive from its queue if no message matched it yet.
@@ -259,8 +258,8 @@ absl::Status LocalCommGroup::RunOnAllRanks(const std::function<absl::Status(Comm
   for (int r = 0; r < state_->size; ++r) {
     threads.emplace_back([&, r] {
       results[r] = fn(*state_->comms[r]);
-      if (!results[r].ok()) state_->Abort(absl::Status(results[r].code(), absl::StrCat("rank ", r, ": ",
-                                                                                          results[r].message())));
+      if (!results[r].ok())
+        state_->Abort(absl::Status(results[r].code(), absl::StrCat("rank ", r, ": ", results[r].message())));
     });
   }
   for (auto& t : threads) t.join();

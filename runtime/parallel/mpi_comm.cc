@@ -42,9 +42,9 @@ int Locked(F&& f) {
   return f();
 }
 
-#define TS_MPI_RETURN_IF_ERROR(call_desc, expr)                   \
-  do {                                                            \
-    const int ts_mpi_rc_ = (expr);                                \
+#define TS_MPI_RETURN_IF_ERROR(call_desc, expr)                              \
+  do {                                                                       \
+    const int ts_mpi_rc_ = (expr);                                           \
     if (ts_mpi_rc_ != MPI_SUCCESS) return MpiError((call_desc), ts_mpi_rc_); \
   } while (0)
 
@@ -125,8 +125,7 @@ class MpiCommImpl : public Communicator {
   absl::StatusOr<CommRequest> Isend(const void* buf, size_t bytes, int peer, Channel channel) override {
     TS_RETURN_IF_ERROR(CheckPeer("MPI_Isend", buf, bytes, peer, channel));
     TS_RETURN_IF_ERROR(CheckSize("MPI_Isend", bytes));
-    std::string desc =
-        absl::StrFormat("MPI_Isend(peer=%d, channel=%s, bytes=%zu)", peer, ChannelName(channel), bytes);
+    std::string desc = absl::StrFormat("MPI_Isend(peer=%d, channel=%s, bytes=%zu)", peer, ChannelName(channel), bytes);
     MPI_Request req;
     TS_MPI_RETURN_IF_ERROR(desc, Locked([&] {
                              return MPI_Isend(buf, static_cast<int>(bytes), MPI_BYTE, peer, static_cast<int>(channel),
@@ -138,8 +137,7 @@ class MpiCommImpl : public Communicator {
   absl::StatusOr<CommRequest> Irecv(void* buf, size_t bytes, int peer, Channel channel) override {
     TS_RETURN_IF_ERROR(CheckPeer("MPI_Irecv", buf, bytes, peer, channel));
     TS_RETURN_IF_ERROR(CheckSize("MPI_Irecv", bytes));
-    std::string desc =
-        absl::StrFormat("MPI_Irecv(peer=%d, channel=%s, bytes=%zu)", peer, ChannelName(channel), bytes);
+    std::string desc = absl::StrFormat("MPI_Irecv(peer=%d, channel=%s, bytes=%zu)", peer, ChannelName(channel), bytes);
     MPI_Request req;
     TS_MPI_RETURN_IF_ERROR(desc, Locked([&] {
                              return MPI_Irecv(buf, static_cast<int>(bytes), MPI_BYTE, peer, static_cast<int>(channel),
@@ -160,10 +158,9 @@ class MpiCommImpl : public Communicator {
 
   absl::Status AllreduceSum(float* data, size_t count) override {
     TS_RETURN_IF_ERROR(CheckSize("MPI_Allreduce", count * sizeof(float)));
-    TS_MPI_RETURN_IF_ERROR(absl::StrFormat("MPI_Allreduce(count=%zu, op=sum, f32)", count), Locked([&] {
-                             return MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
-                                                  comm_);
-                           }));
+    TS_MPI_RETURN_IF_ERROR(
+        absl::StrFormat("MPI_Allreduce(count=%zu, op=sum, f32)", count),
+        Locked([&] { return MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm_); }));
     return absl::OkStatus();
   }
 

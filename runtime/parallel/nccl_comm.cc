@@ -18,21 +18,20 @@ namespace tessera::parallel {
 namespace {
 
 // Adds the failing call and the enclosing function to the error, like NCCLCHECK's call chain.
-#define TS_NCCL_RETURN_IF_ERROR(expr)                                                                        \
-  do {                                                                                                       \
-    const ncclResult_t ts_nccl_rc_ = (expr);                                                                 \
-    if (ts_nccl_rc_ != ncclSuccess) {                                                                        \
-      return absl::InternalError(                                                                            \
-          absl::StrFormat("%s: %s in %s", #expr, ncclGetErrorString(ts_nccl_rc_), __func__));                \
-    }                                                                                                        \
+#define TS_NCCL_RETURN_IF_ERROR(expr)                                                                                \
+  do {                                                                                                               \
+    const ncclResult_t ts_nccl_rc_ = (expr);                                                                         \
+    if (ts_nccl_rc_ != ncclSuccess) {                                                                                \
+      return absl::InternalError(absl::StrFormat("%s: %s in %s", #expr, ncclGetErrorString(ts_nccl_rc_), __func__)); \
+    }                                                                                                                \
   } while (0)
 
-#define TS_CUDA_RETURN_IF_ERROR(expr)                                                                        \
-  do {                                                                                                       \
-    const cudaError_t ts_cuda_rc_ = (expr);                                                                  \
-    if (ts_cuda_rc_ != cudaSuccess) {                                                                        \
+#define TS_CUDA_RETURN_IF_ERROR(expr)                                                                                \
+  do {                                                                                                               \
+    const cudaError_t ts_cuda_rc_ = (expr);                                                                          \
+    if (ts_cuda_rc_ != cudaSuccess) {                                                                                \
       return absl::InternalError(absl::StrFormat("%s: %s in %s", #expr, cudaGetErrorString(ts_cuda_rc_), __func__)); \
-    }                                                                                                        \
+    }                                                                                                                \
   } while (0)
 
 class NcclCommImpl;
@@ -64,7 +63,8 @@ class NcclCommImpl : public Communicator {
       if (c != nullptr && ncclCommDestroy(c) != ncclSuccess) std::fprintf(stderr, "[comm] ncclCommDestroy failed\n");
     }
     for (cudaStream_t s : streams_) {
-      if (s != nullptr && cudaStreamDestroy(s) != cudaSuccess) std::fprintf(stderr, "[comm] cudaStreamDestroy failed\n");
+      if (s != nullptr && cudaStreamDestroy(s) != cudaSuccess)
+        std::fprintf(stderr, "[comm] cudaStreamDestroy failed\n");
     }
     if (scratch_ != nullptr && cudaFree(scratch_) != cudaSuccess) std::fprintf(stderr, "[comm] cudaFree failed\n");
   }
@@ -206,7 +206,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclComm::Create(const Options& op
   int device = options.device;
   if (device < 0) device = options.bootstrap->rank() % devices;
   if (device >= devices) {
-    return absl::InvalidArgumentError(absl::StrFormat("NcclComm::Create: device %d >= device count %d", device, devices));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("NcclComm::Create: device %d >= device count %d", device, devices));
   }
   auto comm = std::make_unique<NcclCommImpl>(options.bootstrap, device);
   TS_RETURN_IF_ERROR(comm->Init());

@@ -109,7 +109,7 @@ SpPolicyDecision ChooseAlgorithm(const SpPolicy& policy, const SpShape& shape) {
     case SpPolicy::Mode::kAuto: {
       if (timed) {
         d.algorithm = d.token_ring_cost < (1.0 - policy.token_ring_margin) * d.ring_cost ? SpAlgorithm::kTokenRing
-                                                                                          : SpAlgorithm::kRing;
+                                                                                         : SpAlgorithm::kRing;
       } else {
         d.algorithm = d.token_ring_cost < d.ring_cost ? SpAlgorithm::kTokenRing : SpAlgorithm::kRing;
       }
@@ -125,9 +125,9 @@ absl::StatusOr<std::unique_ptr<SequenceParallelAttention>> SequenceParallelAtten
     Communicator* comm, const SpAttentionOptions& options) {
   if (comm == nullptr) return absl::InvalidArgumentError("SequenceParallelAttention: comm is null");
   if (options.n_heads < 1 || options.n_kv_heads < 1 || options.head_dim < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "SequenceParallelAttention: n_heads=%d, n_kv_heads=%d, head_dim=%d must all be >= 1", options.n_heads,
-        options.n_kv_heads, options.head_dim));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("SequenceParallelAttention: n_heads=%d, n_kv_heads=%d, head_dim=%d must all be >= 1",
+                        options.n_heads, options.n_kv_heads, options.head_dim));
   }
   if (options.n_heads % options.n_kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -176,9 +176,9 @@ absl::Status SequenceParallelAttention::CheckPrefill(const SpLayout& layout, con
     const std::vector<int32_t> expect = layout.Positions(comm_->rank());
     for (int64_t i = 0; i < layout.local_tokens; ++i) {
       if (args.positions[i] != expect[i]) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "Prefill: positions[%d] = %d but the %s layout puts position %d on rank %d row %d", i, args.positions[i],
-            layout.causal ? "zigzag" : "contiguous", expect[i], comm_->rank(), i));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("Prefill: positions[%d] = %d but the %s layout puts position %d on rank %d row %d", i,
+                            args.positions[i], layout.causal ? "zigzag" : "contiguous", expect[i], comm_->rank(), i));
       }
     }
   }
@@ -203,8 +203,8 @@ absl::Status SequenceParallelAttention::Prefill(const SpLayout& layout, const Sp
   absl::Status s = algorithm == SpAlgorithm::kTokenRing ? RunTokenRing(layout, args) : RunRing(layout, args);
   stats_.total_seconds = total.Seconds();
   if (!s.ok()) {
-    return absl::Status(s.code(), absl::StrFormat("%s prefill on rank %d: %s", SpAlgorithmName(algorithm),
-                                                  comm_->rank(), s.message()));
+    return absl::Status(
+        s.code(), absl::StrFormat("%s prefill on rank %d: %s", SpAlgorithmName(algorithm), comm_->rank(), s.message()));
   }
   return s;
 }
@@ -237,8 +237,8 @@ absl::Status SequenceParallelAttention::Decode(const SpDecodeArgs& args) {
     const SpKvShard& sh = args.shards[i];
     if (sh.num_kv < 0 || (sh.num_kv > 0 && (sh.k == nullptr || sh.v == nullptr)) ||
         (sh.block_table != nullptr && sh.block_size < 1)) {
-      return absl::InvalidArgumentError(absl::StrFormat("Decode: shards[%d] is malformed (num_kv=%d, block_size=%d)",
-                                                        i, sh.num_kv, sh.block_size));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("Decode: shards[%d] is malformed (num_kv=%d, block_size=%d)", i, sh.num_kv, sh.block_size));
     }
   }
   const int64_t q_elems = args.num_q * H * D;
@@ -272,8 +272,8 @@ absl::Status SequenceParallelAttention::Decode(const SpDecodeArgs& args) {
       if (p == r) continue;
       incoming[p].resize(q_elems + l_elems);
       stats_.transfers.push_back({1, p, SpDirection::kOutput, false, q_elems, l_elems});
-      TS_ASSIGN_OR_RETURN(CommRequest rq, comm_->Irecv(incoming[p].data(), sizeof(float) * (q_elems + l_elems), p,
-                                                       Channel::kOutput));
+      TS_ASSIGN_OR_RETURN(CommRequest rq,
+                          comm_->Irecv(incoming[p].data(), sizeof(float) * (q_elems + l_elems), p, Channel::kOutput));
       reqs.push_back(std::move(rq));
     }
   } else {
@@ -289,12 +289,21 @@ absl::Status SequenceParallelAttention::Decode(const SpDecodeArgs& args) {
     std::vector<float> tmp(q_elems + l_elems);
     for (const SpKvShard& sh : args.shards) {
       if (sh.num_kv == 0) continue;
-      stats_.flops[0] += internal::AttendBlock(
-          o.pool, H, Hkv, D, o.scale, o.dry_run,
-          {.q = q, .q_rows = args.num_q, .q_pos0 = args.q_pos0, .k = sh.k, .v = sh.v, .kv_rows = sh.num_kv,
-           .k_pos0 = sh.k_pos0, .block_table = sh.block_table, .block_size = sh.block_size, .causal = true,
-           .out = tmp.data(), .lse = tmp.data() + q_elems});
-      if (!o.dry_run) MergePartial(acc.data(), acc.data() + q_elems, tmp.data(), tmp.data() + q_elems, args.num_q, H, D);
+      stats_.flops[0] += internal::AttendBlock(o.pool, H, Hkv, D, o.scale, o.dry_run,
+                                               {.q = q,
+                                                .q_rows = args.num_q,
+                                                .q_pos0 = args.q_pos0,
+                                                .k = sh.k,
+                                                .v = sh.v,
+                                                .kv_rows = sh.num_kv,
+                                                .k_pos0 = sh.k_pos0,
+                                                .block_table = sh.block_table,
+                                                .block_size = sh.block_size,
+                                                .causal = true,
+                                                .out = tmp.data(),
+                                                .lse = tmp.data() + q_elems});
+      if (!o.dry_run)
+        MergePartial(acc.data(), acc.data() + q_elems, tmp.data(), tmp.data() + q_elems, args.num_q, H, D);
     }
     stats_.compute_seconds[0] += t.Seconds();
   }

@@ -138,19 +138,19 @@ struct SpKvShard {
   const float* k = nullptr;  // contiguous: [num_kv, n_kv_heads, head_dim]; paged: cache base
   const float* v = nullptr;
   int64_t num_kv = 0;
-  int64_t k_pos0 = 0;  // absolute position of key 0
+  int64_t k_pos0 = 0;                    // absolute position of key 0
   const int32_t* block_table = nullptr;  // [ceil(num_kv / block_size)] or null
   int64_t block_size = 0;
 };
 
 struct SpDecodeArgs {
-  int root = 0;                 // rank that owns the queries and receives the output
-  const float* q = nullptr;     // [num_q, n_heads, head_dim], read on root only
-  int64_t num_q = 0;            // same on every rank
-  int64_t q_pos0 = 0;           // query i sits at q_pos0 + i (causal)
-  std::span<const SpKvShard> shards{};// this rank's keys (may be empty)
-  float* out = nullptr;         // [num_q, n_heads, head_dim] on root (every rank if broadcast_output)
-  float* lse = nullptr;         // [num_q, n_heads] or null
+  int root = 0;                         // rank that owns the queries and receives the output
+  const float* q = nullptr;             // [num_q, n_heads, head_dim], read on root only
+  int64_t num_q = 0;                    // same on every rank
+  int64_t q_pos0 = 0;                   // query i sits at q_pos0 + i (causal)
+  std::span<const SpKvShard> shards{};  // this rank's keys (may be empty)
+  float* out = nullptr;                 // [num_q, n_heads, head_dim] on root (every rank if broadcast_output)
+  float* lse = nullptr;                 // [num_q, n_heads] or null
   bool broadcast_output = false;
 };
 

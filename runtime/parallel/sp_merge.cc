@@ -13,8 +13,7 @@ float StableSigmoid(float x) {
 // logsigmoid(x) = −log(1 + exp(−x)) = min(x, 0) − log1p(exp(−|x|)).
 float StableLogSigmoid(float x) { return std::fmin(x, 0.0f) - std::log1p(std::exp(-std::fabs(x))); }
 
-void MergePartial(float* o, float* l, const float* ob, const float* lb, int64_t rows, int64_t heads,
-                  int64_t head_dim) {
+void MergePartial(float* o, float* l, const float* ob, const float* lb, int64_t rows, int64_t heads, int64_t head_dim) {
   const int64_t n = rows * heads;
   for (int64_t i = 0; i < n; ++i) {
     const float lbi = lb[i];

@@ -19,7 +19,6 @@ float StableSigmoid(float x);
 float StableLogSigmoid(float x);
 
 // o, ob: [rows, heads, head_dim]; l, lb: [rows, heads]. Updates (o, l) in place.
-void MergePartial(float* o, float* l, const float* ob, const float* lb, int64_t rows, int64_t heads,
-                  int64_t head_dim);
+void MergePartial(float* o, float* l, const float* ob, const float* lb, int64_t rows, int64_t heads, int64_t head_dim);
 
 }  // namespace tessera::parallel

@@ -62,23 +62,53 @@ int64_t LocalStep(const SpAttentionOptions& o, float scale, const SpLayout& layo
   int64_t flops = 0;
   if (!layout.causal) {
     flops += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                         {.q = q, .q_rows = c, .q_pos0 = segs[0].pos_begin, .k = k, .v = v,
-                          .kv_rows = layout.ValidCount(segs[0].pos_begin, c), .k_pos0 = segs[0].pos_begin,
-                          .causal = false, .out = out, .lse = lse});
+                         {.q = q,
+                          .q_rows = c,
+                          .q_pos0 = segs[0].pos_begin,
+                          .k = k,
+                          .v = v,
+                          .kv_rows = layout.ValidCount(segs[0].pos_begin, c),
+                          .k_pos0 = segs[0].pos_begin,
+                          .causal = false,
+                          .out = out,
+                          .lse = lse});
     return flops;
   }
   const int64_t va = layout.ValidCount(segs[0].pos_begin, c);
   const int64_t vb = layout.ValidCount(segs[1].pos_begin, c);
   flops += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                       {.q = q, .q_rows = c, .q_pos0 = segs[0].pos_begin, .k = k, .v = v, .kv_rows = va,
-                        .k_pos0 = segs[0].pos_begin, .causal = true, .out = out, .lse = lse});
+                       {.q = q,
+                        .q_rows = c,
+                        .q_pos0 = segs[0].pos_begin,
+                        .k = k,
+                        .v = v,
+                        .kv_rows = va,
+                        .k_pos0 = segs[0].pos_begin,
+                        .causal = true,
+                        .out = out,
+                        .lse = lse});
   flops += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                       {.q = q + c * H * D, .q_rows = c, .q_pos0 = segs[1].pos_begin, .k = k, .v = v, .kv_rows = va,
-                        .k_pos0 = segs[0].pos_begin, .causal = false, .out = out + c * H * D, .lse = lse + c * H});
+                       {.q = q + c * H * D,
+                        .q_rows = c,
+                        .q_pos0 = segs[1].pos_begin,
+                        .k = k,
+                        .v = v,
+                        .kv_rows = va,
+                        .k_pos0 = segs[0].pos_begin,
+                        .causal = false,
+                        .out = out + c * H * D,
+                        .lse = lse + c * H});
   flops += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                       {.q = q + c * H * D, .q_rows = c, .q_pos0 = segs[1].pos_begin, .k = k + c * Hkv * D,
-                        .v = v + c * Hkv * D, .kv_rows = vb, .k_pos0 = segs[1].pos_begin, .causal = true,
-                        .out = tmp_out, .lse = tmp_lse});
+                       {.q = q + c * H * D,
+                        .q_rows = c,
+                        .q_pos0 = segs[1].pos_begin,
+                        .k = k + c * Hkv * D,
+                        .v = v + c * Hkv * D,
+                        .kv_rows = vb,
+                        .k_pos0 = segs[1].pos_begin,
+                        .causal = true,
+                        .out = tmp_out,
+                        .lse = tmp_lse});
   if (!o.dry_run) MergePartial(out + c * H * D, lse + c * H, tmp_out, tmp_lse, c, H, D);
   return flops;
 }
@@ -172,8 +202,8 @@ absl::Status SequenceParallelAttention::RunTokenRing(const SpLayout& layout, con
     {
       ComputeTimer t(o.pool != nullptr);
       if (s == 0) {
-        stats_.flops[0] +=
-            LocalStep(o, scale, layout, r, args.q, args.k, args.v, acc_out, acc_lse, tmp.data(), tmp.data() + c * row_q);
+        stats_.flops[0] += LocalStep(o, scale, layout, r, args.q, args.k, args.v, acc_out, acc_lse, tmp.data(),
+                                     tmp.data() + c * row_q);
       } else {
         const int origin = (r + s) % N;
         const auto origin_segs = layout.Segments(origin);
@@ -184,15 +214,29 @@ absl::Status SequenceParallelAttention::RunTokenRing(const SpLayout& layout, con
           const int64_t kv = layout.ValidCount(segs[0].pos_begin, c);
           // Non-causal layout: one segment, all visible. Zigzag: full q × first half, all visible.
           stats_.flops[s] += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                                         {.q = q_cur, .q_rows = rows, .q_pos0 = origin_segs[0].pos_begin, .k = args.k,
-                                          .v = args.v, .kv_rows = kv, .k_pos0 = segs[0].pos_begin, .causal = false,
-                                          .out = p, .lse = p + rows * row_q});
+                                         {.q = q_cur,
+                                          .q_rows = rows,
+                                          .q_pos0 = origin_segs[0].pos_begin,
+                                          .k = args.k,
+                                          .v = args.v,
+                                          .kv_rows = kv,
+                                          .k_pos0 = segs[0].pos_begin,
+                                          .causal = false,
+                                          .out = p,
+                                          .lse = p + rows * row_q});
         } else {
           const int64_t kv = layout.ValidCount(segs[0].pos_begin, c) + layout.ValidCount(segs[1].pos_begin, c);
           stats_.flops[s] += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                                         {.q = q_cur + c * row_q, .q_rows = c, .q_pos0 = origin_segs[1].pos_begin,
-                                          .k = args.k, .v = args.v, .kv_rows = kv, .k_pos0 = segs[0].pos_begin,
-                                          .causal = false, .out = p, .lse = p + c * row_q});
+                                         {.q = q_cur + c * row_q,
+                                          .q_rows = c,
+                                          .q_pos0 = origin_segs[1].pos_begin,
+                                          .k = args.k,
+                                          .v = args.v,
+                                          .kv_rows = kv,
+                                          .k_pos0 = segs[0].pos_begin,
+                                          .causal = false,
+                                          .out = p,
+                                          .lse = p + c * row_q});
         }
       }
       stats_.compute_seconds[s] += t.Seconds();
@@ -281,8 +325,8 @@ absl::Status SequenceParallelAttention::RunRing(const SpLayout& layout, const Sp
     {
       ComputeTimer t(o.pool != nullptr);
       if (s == 0) {
-        stats_.flops[0] +=
-            LocalStep(o, scale, layout, r, args.q, args.k, args.v, acc_out, acc_lse, tmp.data(), tmp.data() + c * row_q);
+        stats_.flops[0] += LocalStep(o, scale, layout, r, args.q, args.k, args.v, acc_out, acc_lse, tmp.data(),
+                                     tmp.data() + c * row_q);
       } else {
         const int origin = (r - s + N) % N;
         const auto osegs = layout.Segments(origin);
@@ -299,8 +343,16 @@ absl::Status SequenceParallelAttention::RunRing(const SpLayout& layout, const Sp
         float* po = tmp.data();
         float* pl = tmp.data() + rows * row_q;
         stats_.flops[s] += AttendBlock(o.pool, H, Hkv, D, scale, o.dry_run,
-                                       {.q = args.q + q_row0 * row_q, .q_rows = rows, .q_pos0 = 0, .k = k, .v = v,
-                                        .kv_rows = kv, .k_pos0 = 0, .causal = false, .out = po, .lse = pl});
+                                       {.q = args.q + q_row0 * row_q,
+                                        .q_rows = rows,
+                                        .q_pos0 = 0,
+                                        .k = k,
+                                        .v = v,
+                                        .kv_rows = kv,
+                                        .k_pos0 = 0,
+                                        .causal = false,
+                                        .out = po,
+                                        .lse = pl});
         if (!o.dry_run) MergePartial(acc_out + q_row0 * row_q, acc_lse + q_row0 * H, po, pl, rows, H, D);
       }
       stats_.compute_seconds[s] += t.Seconds();

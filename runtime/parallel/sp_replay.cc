@@ -40,8 +40,8 @@ absl::StatusOr<SpReplayResult> ReplaySchedule(const std::vector<SpStats>& ranks,
   const int steps = static_cast<int>(ranks[0].compute_seconds.size());
   for (int r = 0; r < N; ++r) {
     if (ranks[r].rank != r || ranks[r].world != N) {
-      return absl::InvalidArgumentError(absl::StrFormat("ReplaySchedule: stats[%d] is rank %d of %d", r,
-                                                        ranks[r].rank, ranks[r].world));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ReplaySchedule: stats[%d] is rank %d of %d", r, ranks[r].rank, ranks[r].world));
     }
     if (static_cast<int>(ranks[r].compute_seconds.size()) != steps ||
         static_cast<int>(ranks[r].flops.size()) != steps) {
@@ -56,8 +56,8 @@ absl::StatusOr<SpReplayResult> ReplaySchedule(const std::vector<SpStats>& ranks,
   for (int r = 0; r < N; ++r) {
     for (const SpTransfer& t : ranks[r].transfers) {
       if (t.step < 0 || t.step >= steps || t.peer < 0 || t.peer >= N) {
-        return absl::InvalidArgumentError(absl::StrFormat("ReplaySchedule: rank %d has a transfer at step %d to %d",
-                                                          r, t.step, t.peer));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("ReplaySchedule: rank %d has a transfer at step %d to %d", r, t.step, t.peer));
       }
       if (t.is_send) send_q[{r, t.peer, static_cast<int>(t.direction)}].push_back(static_cast<int>(msgs.size()));
       Message m;

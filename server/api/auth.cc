@@ -1,8 +1,7 @@
 #include "server/api/auth.h"
 
-#include <fstream>
-
 #include <cctype>
+#include <fstream>
 
 namespace tessera::server {
 namespace {

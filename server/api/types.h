@@ -30,12 +30,12 @@ struct TextRequest {
   std::optional<std::string> prompt_text;
   std::optional<std::vector<int32_t>> prompt_ids;
   std::optional<std::vector<ChatMessage>> messages;
-  bool add_generation_prompt = true;            // chat only
-  nlohmann::json tools = nullptr;               // chat only; null when absent
+  bool add_generation_prompt = true;              // chat only
+  nlohmann::json tools = nullptr;                 // chat only; null when absent
   nlohmann::json chat_template_kwargs = nullptr;  // extra template variables, or null
-  bool add_special_tokens = true;               // text prompts: BOS etc. as the tokenizer says
+  bool add_special_tokens = true;                 // text prompts: BOS etc. as the tokenizer says
 
-  llm::SamplingParams sampling;  // max_tokens == 0 → as many as fit the context
+  llm::SamplingParams sampling;   // max_tokens == 0 → as many as fit the context
   std::vector<std::string> stop;  // stop strings (not emitted unless include_stop_str_in_output)
   bool include_stop_str_in_output = false;
   bool skip_special_tokens = true;
@@ -67,12 +67,12 @@ struct Usage {
 
 // A piece of output of one of the request's n sequences.
 struct Delta {
-  int32_t index = 0;             // which of the n sequences
-  std::string text;              // new text (UTF-8 complete; stop strings held back until resolved)
-  std::vector<TokenOut> tokens;  // tokens behind this text, with logprobs when asked
-  std::string finish_reason;     // "" while running; then "stop", "length" or "abort"
+  int32_t index = 0;                       // which of the n sequences
+  std::string text;                        // new text (UTF-8 complete; stop strings held back until resolved)
+  std::vector<TokenOut> tokens;            // tokens behind this text, with logprobs when asked
+  std::string finish_reason;               // "" while running; then "stop", "length" or "abort"
   std::optional<std::string> stop_reason;  // the stop string matched, if that ended it
-  Usage usage;                   // cumulative for this sequence; final on the last Delta
+  Usage usage;                             // cumulative for this sequence; final on the last Delta
 };
 
 }  // namespace tessera::server

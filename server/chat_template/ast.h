@@ -76,7 +76,7 @@ struct Stmt {
     kWith,         // with targets = values body endwith
     kBreak,
     kContinue,
-    kScope,        // a body with no semantics of its own ({% generation %})
+    kScope,  // a body with no semantics of its own ({% generation %})
   };
 
   Kind kind;

@@ -78,8 +78,8 @@ class TensorSource {
       if (used_.count(t.name) == 0 && ++count <= 8) absl::StrAppend(&unused, unused.empty() ? "" : ", ", t.name);
     }
     if (count == 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(f_.name(), ": ", count,
-                                                   " tensor(s) the llama architecture does not use: ", unused));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f_.name(), ": ", count, " tensor(s) the llama architecture does not use: ", unused));
   }
 
  private:
@@ -96,17 +96,28 @@ class TensorSource {
 
 absl::StatusOr<kernels::DType> GgufTensorDType(const GgufTensorInfo& t, const std::string& file) {
   switch (t.type) {
-    case GgmlType::kF32: return kernels::DType::kF32;
-    case GgmlType::kF16: return kernels::DType::kF16;
-    case GgmlType::kBF16: return kernels::DType::kBF16;
-    case GgmlType::kQ8_0: return kernels::DType::kQ8_0;
-    case GgmlType::kQ4_0: return kernels::DType::kQ4_0;
-    case GgmlType::kQ4_1: return kernels::DType::kQ4_1;
-    case GgmlType::kQ5_0: return kernels::DType::kQ5_0;
-    case GgmlType::kQ5_1: return kernels::DType::kQ5_1;
-    case GgmlType::kQ4_K: return kernels::DType::kQ4_K;
-    case GgmlType::kQ5_K: return kernels::DType::kQ5_K;
-    case GgmlType::kQ6_K: return kernels::DType::kQ6_K;
+    case GgmlType::kF32:
+      return kernels::DType::kF32;
+    case GgmlType::kF16:
+      return kernels::DType::kF16;
+    case GgmlType::kBF16:
+      return kernels::DType::kBF16;
+    case GgmlType::kQ8_0:
+      return kernels::DType::kQ8_0;
+    case GgmlType::kQ4_0:
+      return kernels::DType::kQ4_0;
+    case GgmlType::kQ4_1:
+      return kernels::DType::kQ4_1;
+    case GgmlType::kQ5_0:
+      return kernels::DType::kQ5_0;
+    case GgmlType::kQ5_1:
+      return kernels::DType::kQ5_1;
+    case GgmlType::kQ4_K:
+      return kernels::DType::kQ4_K;
+    case GgmlType::kQ5_K:
+      return kernels::DType::kQ5_K;
+    case GgmlType::kQ6_K:
+      return kernels::DType::kQ6_K;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
           file, ": tensor '", t.name, "' has type ", loader::GgmlTypeName(t.type),
@@ -138,7 +149,8 @@ absl::StatusOr<ModelConfig> GgufLlamaConfig(const GgufFile& f) {
   }
   if (f.Has(p + "expert_count")) {
     TS_ASSIGN_OR_RETURN(uint64_t experts, f.GetUint(p + "expert_count"));
-    if (experts > 0) return Invalid(f, "metadata 'llama.expert_count'", "mixture-of-experts llama files are not supported");
+    if (experts > 0)
+      return Invalid(f, "metadata 'llama.expert_count'", "mixture-of-experts llama files are not supported");
   }
   if (f.Has(p + "attention.key_length")) {
     TS_ASSIGN_OR_RETURN(c.head_dim, PositiveInt(f, p + "attention.key_length"));

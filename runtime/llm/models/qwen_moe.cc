@@ -14,8 +14,8 @@ absl::StatusOr<LayerWeights> LoadQwenMoeLayer(const ModelConfig& c, loader::Chec
   TS_ASSIGN_OR_RETURN(LayerWeights l, LoadNormsAndAttention(c, ckpt, layer));
   const std::string m = p + "mlp.";
   if (!c.IsMoeLayer(layer)) {
-    TS_ASSIGN_OR_RETURN(l.mlp, LoadMlp(ckpt, m, "gate_proj", "up_proj", "down_proj", c.intermediate_size,
-                                       c.hidden_size, false));
+    TS_ASSIGN_OR_RETURN(
+        l.mlp, LoadMlp(ckpt, m, "gate_proj", "up_proj", "down_proj", c.intermediate_size, c.hidden_size, false));
     return l;
   }
   MoeWeights moe;
