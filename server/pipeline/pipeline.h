@@ -104,7 +104,6 @@ class Pipeline {
   std::string TokenText(int32_t id) const;
 
   bool Ready() const { return !draining_.load() && router_->AnyReady(); }
-  bool Live() const { return true; }
   void StartDrain() { draining_.store(true); }
   bool draining() const { return draining_.load(); }
   int64_t InFlight() const { return inflight_.load(); }
