@@ -42,14 +42,22 @@
 #include "yaml-cpp/yaml.h"
 
 ABSL_FLAG(std::string, config, "", "YAML file with any of these settings (keys as the flag names); flags override it");
-ABSL_FLAG(std::string, model, "", "model directory (Hugging Face: config.json, safetensors, tokenizer.json) or GGUF file");
+ABSL_FLAG(std::string, model, "",
+          "model directory (Hugging Face: config.json, safetensors, tokenizer.json) or GGUF file");
 ABSL_FLAG(std::string, served_model_name, "", "model name in the APIs; default: the model path's last component");
 ABSL_FLAG(std::string, host, "0.0.0.0", "address the HTTP and gRPC servers listen on");
 ABSL_FLAG(int32_t, port, 8000, "HTTP port (OpenAI REST, health, metrics); 0 = any free port");
 ABSL_FLAG(int32_t, grpc_port, 50051, "gRPC port (tessera.v1, KServe v2, health, reflection); 0 = any free port");
 ABSL_FLAG(std::string, port_file, "", "write the bound ports here as 'http=<port> grpc=<port>' once ready");
 ABSL_FLAG(int32_t, replicas, 1, "local worker processes to launch (data parallel)");
-ABSL_FLAG(std::vector<std::string>, engine, {}, "engines started elsewhere (host:port, comma-separated); no local workers");
+ABSL_FLAG(int32_t, sp, 1,
+          "ranks per worker group (sequence parallelism): N > 1 launches each replica as mpirun -np N tessera-worker");
+ABSL_FLAG(std::string, sp_policy, "auto", "worker groups: prefill attention across ranks: auto, token_ring or ring");
+ABSL_FLAG(double, sp_link_gbps, 0,
+          "worker groups: link bandwidth per direction (GB/s) for the auto policy; 0 = by bytes");
+ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun that launches worker groups of --sp > 1 ranks");
+ABSL_FLAG(std::vector<std::string>, engine, {},
+          "engines started elsewhere (host:port, comma-separated); no local workers");
 ABSL_FLAG(std::string, worker_binary, "", "path of tessera-worker; default: next to tesserad");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads per worker; 0 = all cores");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "engine: most sequences in one step");
@@ -65,7 +73,8 @@ ABSL_FLAG(int64_t, max_body_bytes, 8 << 20, "largest HTTP body / gRPC message (4
 ABSL_FLAG(int32_t, http_threads, 512, "HTTP worker threads (each streaming response holds one)");
 ABSL_FLAG(double, shutdown_timeout, 30, "seconds in-flight requests may take to finish after SIGTERM");
 ABSL_FLAG(double, heartbeat_timeout, 2, "seconds without an engine heartbeat before it is declared down");
-ABSL_FLAG(std::vector<std::string>, api_key, {}, "API keys accepted as 'Authorization: Bearer <key>' (comma-separated)");
+ABSL_FLAG(std::vector<std::string>, api_key, {},
+          "API keys accepted as 'Authorization: Bearer <key>' (comma-separated)");
 ABSL_FLAG(std::string, api_key_file, "", "file with one API key per line");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate for HTTPS and gRPC TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
@@ -101,7 +110,8 @@ absl::Status ApplyConfig(const std::string& path) {
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config ", path, ": ", e.what()));
   }
-  if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat("config ", path, ": expected a mapping of settings"));
+  if (!root.IsMap())
+    return absl::InvalidArgumentError(absl::StrCat("config ", path, ": expected a mapping of settings"));
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     for (char& c : key) c = c == '-' ? '_' : c;
@@ -148,7 +158,8 @@ int Run() {
     if (auto s = ApplyConfig(absl::GetFlag(FLAGS_config)); !s.ok()) return Fail(std::string(s.message()));
   }
   std::string model = absl::GetFlag(FLAGS_model);
-  if (model.rfind("~/", 0) == 0 && std::getenv("HOME") != nullptr) model = std::string(std::getenv("HOME")) + model.substr(1);
+  if (model.rfind("~/", 0) == 0 && std::getenv("HOME") != nullptr)
+    model = std::string(std::getenv("HOME")) + model.substr(1);
   if (model.empty()) return Fail("--model is required (it also gives the tokenizer when --engine is used)");
   const std::string model_name =
       absl::GetFlag(FLAGS_served_model_name).empty() ? BaseName(model) : absl::GetFlag(FLAGS_served_model_name);
@@ -160,17 +171,19 @@ int Run() {
     keys = std::move(*file_keys);
     for (const std::string& k : absl::GetFlag(FLAGS_api_key)) keys.Add(k);
   }
-  for (const std::string& f : {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_client_ca)}) {
+  for (const std::string& f :
+       {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_client_ca)}) {
     if (!f.empty() && access(f.c_str(), R_OK) != 0) return Fail("cannot read TLS file " + f);
   }
 
   auto assets = LoadModelAssets(model);
-  if (!assets.ok()) return Fail(absl::StrCat("cannot load the tokenizer or chat template: ", assets.status().message()));
+  if (!assets.ok())
+    return Fail(absl::StrCat("cannot load the tokenizer or chat template: ", assets.status().message()));
 
   Metrics metrics(model_name, "0.1.0");
   Router router({.poll_interval = std::chrono::milliseconds(200),
-                 .heartbeat_timeout = std::chrono::milliseconds(
-                     static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_timeout) * 1000))},
+                 .heartbeat_timeout =
+                     std::chrono::milliseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_timeout) * 1000))},
                 &metrics);
   Pipeline pipeline({.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests),
                      .max_queued_tokens = absl::GetFlag(FLAGS_max_queued_tokens),
@@ -218,7 +231,7 @@ int Run() {
   if (engines.empty()) {
     Supervisor::Options sopts;
     sopts.worker_binary = absl::GetFlag(FLAGS_worker_binary).empty() ? Supervisor::FindWorkerBinary()
-                                                                      : absl::GetFlag(FLAGS_worker_binary);
+                                                                     : absl::GetFlag(FLAGS_worker_binary);
     if (sopts.worker_binary.empty()) return Fail("cannot find tessera-worker (use --worker-binary)");
     sopts.replicas = absl::GetFlag(FLAGS_replicas);
     if (sopts.replicas < 1) return Fail("--replicas must be >= 1");
@@ -232,6 +245,13 @@ int Run() {
         absl::StrCat("--block_size=", absl::GetFlag(FLAGS_block_size)),
         absl::StrCat("--max_model_len=", absl::GetFlag(FLAGS_max_model_len)),
         absl::StrCat("--enable_prefix_caching=", absl::GetFlag(FLAGS_enable_prefix_caching) ? "true" : "false")};
+    const int sp = absl::GetFlag(FLAGS_sp);
+    if (sp < 1) return Fail("--sp must be >= 1");
+    if (sp > 1) {
+      sopts.launcher = {absl::GetFlag(FLAGS_mpirun), "-np", std::to_string(sp), "--oversubscribe"};
+      sopts.worker_args.push_back("--sp_policy=" + absl::GetFlag(FLAGS_sp_policy));
+      sopts.worker_args.push_back(absl::StrCat("--sp_link_gbps=", absl::GetFlag(FLAGS_sp_link_gbps)));
+    }
     supervisor = std::make_unique<Supervisor>(sopts, &router, &metrics);
     if (auto s = supervisor->Start(); !s.ok()) {
       http.Stop();

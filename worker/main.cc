@@ -1,32 +1,38 @@
-// tessera-worker: one engine process (rank 0 of a single-rank worker group). Serves
-// tessera.engine.v1.Engine on --host:--port; token ids in, token ids out. Launched by tesserad's
-// supervisor (which reads the bound port from --port-file) or by hand for `tesserad --engine`.
+// tessera-worker: one rank of a worker group. Rank 0 serves tessera.engine.v1.Engine on
+// --host:--port (token ids in, token ids out) and runs the engine's scheduler; under mpirun with
+// more than one rank the others follow rank 0's step plans and the model runs sequence-parallel
+// across all of them (worker/group). Launched by tesserad's supervisor (which reads the bound port
+// from --port-file) or by hand for `tesserad --engine`.
 //
 //   tessera-worker --model DIR --port 7001 --threads 2
+//   mpirun -np 4 tessera-worker --model DIR --port 7001 --threads 1   # one group of 4 ranks
 //
 // Start-up: the gRPC server comes up first (Health says ready=false), then the model loads and one
 // warm-up step runs, then Health says ready. A model that cannot load ends the process with exit
 // code 2 and the cause on stderr. SIGTERM/SIGINT stop it (in-flight calls are cancelled).
+#include <grpcpp/grpcpp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <span>
+#include <string>
 #include <thread>
-
-#include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
-#include <sys/prctl.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "runtime/llm/model.h"
+#include "runtime/parallel/mpi_comm.h"
 #include "worker/engine/engine.h"
+#include "worker/group/worker_group.h"
 #include "worker/service/engine_service.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (Hugging Face) or GGUF file");
@@ -43,6 +49,10 @@ ABSL_FLAG(int64_t, max_num_batched_tokens, 512, "most new tokens in one step (pr
 ABSL_FLAG(int64_t, max_model_len, 0, "context length; 0 = the model's");
 ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of shared prompt prefixes");
 ABSL_FLAG(bool, exit_with_parent, true, "exit when the launching process dies");
+ABSL_FLAG(std::string, sp_policy, "auto",
+          "worker groups: prefill attention across ranks: auto (cost model), token_ring (pass-Q) or ring (pass-KV)");
+ABSL_FLAG(double, sp_link_gbps, 0,
+          "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = choose by bytes per link");
 
 namespace tessera {
 namespace {
@@ -64,17 +74,71 @@ std::string BaseName(std::string path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-int Run() {
+// More than one rank under mpirun (Open MPI sets OMPI_COMM_WORLD_SIZE for every process it starts).
+bool InMpiGroup() {
+  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+  return size != nullptr && std::atoi(size) > 1;
+}
+
+absl::StatusOr<worker::GroupOptions> GroupOptionsFromFlags() {
+  worker::GroupOptions g;
+  const std::string mode = absl::GetFlag(FLAGS_sp_policy);
+  if (mode == "auto") {
+    g.sp.policy.mode = parallel::SpPolicy::Mode::kAuto;
+  } else if (mode == "token_ring") {
+    g.sp.policy.mode = parallel::SpPolicy::Mode::kTokenRing;
+  } else if (mode == "ring") {
+    g.sp.policy.mode = parallel::SpPolicy::Mode::kRing;
+  } else {
+    return absl::InvalidArgumentError("--sp_policy: expected auto, token_ring or ring, got '" + mode + "'");
+  }
+  g.sp.policy.link_bytes_per_second = absl::GetFlag(FLAGS_sp_link_gbps) * 1e9;
+  return g;
+}
+
+int Run(int* argc, char*** argv) {
   if (absl::GetFlag(FLAGS_exit_with_parent)) prctl(PR_SET_PDEATHSIG, SIGKILL);
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) {
     std::fprintf(stderr, "tessera-worker: --model is required\n");
     return 2;
   }
+  auto group_opts = GroupOptionsFromFlags();
+  if (!group_opts.ok()) {
+    std::fprintf(stderr, "tessera-worker: %s\n", std::string(group_opts.status().message()).c_str());
+    return 2;
+  }
+  std::unique_ptr<parallel::MpiEnvironment> mpi;
+  std::unique_ptr<parallel::Communicator> comm;
+  if (InMpiGroup()) {
+    auto env = parallel::MpiEnvironment::Init(argc, argv);
+    auto world = env.ok() ? parallel::MpiComm::CreateWorld() : env.status();
+    if (!world.ok()) {
+      std::fprintf(stderr, "tessera-worker: cannot join the MPI group: %s\n",
+                   std::string(world.status().message()).c_str());
+      return 2;
+    }
+    mpi = *std::move(env);
+    comm = *std::move(world);
+  }
+  const int rank = comm ? comm->rank() : 0;
   auto model = llm::Model::Load(model_dir, {.num_threads = absl::GetFlag(FLAGS_threads)});
   if (!model.ok()) {
-    std::fprintf(stderr, "tessera-worker: cannot load model: %s\n", std::string(model.status().message()).c_str());
+    std::fprintf(stderr, "tessera-worker: rank %d cannot load model: %s\n", rank,
+                 std::string(model.status().message()).c_str());
     return 2;
+  }
+  if (rank != 0) {
+    // Followers: rank 0 drains and sends stop on SIGTERM; mpirun ends the job if rank 0 dies.
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
+    absl::Status s = worker::RunFollower(model->get(), comm.get(), *group_opts);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera-worker: rank %d: %s\n", rank, std::string(s.message()).c_str());
+      comm->Abort(s);
+      return 1;
+    }
+    return 0;
   }
   engine::Options opts;
   opts.block_size = absl::GetFlag(FLAGS_block_size);
@@ -84,18 +148,42 @@ int Run() {
   opts.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   opts.max_model_len = absl::GetFlag(FLAGS_max_model_len);
   opts.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  std::unique_ptr<worker::GroupLeader> leader;
+  if (comm) {
+    leader = std::make_unique<worker::GroupLeader>(model->get(), comm.get(), *group_opts);
+    opts.enable_prefix_caching = false;  // a cached block's rank depends on the sequence that wrote it
+    opts.forward = [l = leader.get()](std::span<const llm::SequenceInput> batch, llm::PagedKvCache& cache,
+                                      std::vector<float>* logits) { return l->Forward(batch, cache, logits); };
+  }
   auto eng = engine::Engine::Create(model->get(), opts);
   if (!eng.ok()) {
     std::fprintf(stderr, "tessera-worker: cannot create engine: %s\n", std::string(eng.status().message()).c_str());
     return 2;
   }
+  if (leader) {
+    if (absl::Status s = leader->Start((*eng)->num_blocks(), opts.block_size); !s.ok()) {
+      std::fprintf(stderr, "tessera-worker: cannot start the worker group: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+    const auto d = leader->runner()->PrefillChoice(2048);
+    std::fprintf(stderr,
+                 "tessera-worker: worker group of %d ranks (%s), sequence-parallel attention: prefill policy %s "
+                 "(a 2048-token prefill: %s; cost token_ring %.3g, ring %.3g), decode pass-Q\n",
+                 comm->size(), std::string(comm->backend()).c_str(), absl::GetFlag(FLAGS_sp_policy).c_str(),
+                 std::string(parallel::SpAlgorithmName(d.algorithm)).c_str(), d.token_ring_cost, d.ring_cost);
+  }
 
   const llm::ModelConfig& cfg = (*model)->config();
   worker::ServiceInfo info;
+  if (leader) {
+    info.group_size = comm->size();
+    info.sp_totals = [l = leader.get()] { return l->totals(); };
+  }
   info.model_name = absl::GetFlag(FLAGS_model_name).empty() ? BaseName(model_dir) : absl::GetFlag(FLAGS_model_name);
   info.vocab_size = cfg.vocab_size;
   info.max_model_len = opts.max_model_len > 0 ? opts.max_model_len : cfg.max_position_embeddings;
-  for (int64_t id : (*model)->generation_defaults().eos_token_ids) info.eos_token_ids.push_back(static_cast<int32_t>(id));
+  for (int64_t id : (*model)->generation_defaults().eos_token_ids)
+    info.eos_token_ids.push_back(static_cast<int32_t>(id));
   worker::EngineService service(eng->get(), info);
 
   grpc::ServerBuilder builder;
@@ -155,6 +243,7 @@ int Run() {
                absl::GetFlag(FLAGS_host).c_str(), bound_port, getpid());
   g_server->Wait();
   (*eng)->Stop();
+  if (leader) leader->Stop();
   return 0;
 }
 
@@ -164,5 +253,5 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("tessera-worker --model DIR [--port N] [--port-file F]: a Tessera engine process");
   absl::ParseCommandLine(argc, argv);
-  return tessera::Run();
+  return tessera::Run(&argc, &argv);
 }

@@ -74,45 +74,77 @@ absl::Status Model::Validate(std::span<const SequenceInput> batch, const PagedKv
   return absl::OkStatus();
 }
 
-// h: [T, hidden] normalized input; out: [T, n_heads * head_dim] attention output (before o_proj).
-void Model::Attention(int64_t layer, std::span<const SequenceInput> batch, const std::vector<int64_t>& offsets,
-                      PagedKvCache& cache, const float* h, float* out) {
+void Model::Embed(std::span<const int32_t> tokens, float* x) const {
+  for (size_t i = 0; i < tokens.size(); ++i) GatherRow(weights_.embed, tokens[i], x + i * config_.hidden_size);
+}
+
+void Model::ProjectQkv(int64_t layer, const float* x, int64_t n, const int32_t* positions, float* q, float* k,
+                       float* v) {
   const ModelConfig& c = config_;
-  const AttentionWeights& a = weights_.layers[layer].attn;
-  const int64_t total = offsets.back();
+  const LayerWeights& lw = weights_.layers[layer];
+  const AttentionWeights& a = lw.attn;
   const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
-  std::vector<float> q(total * nh * hd), k(total * nkv * hd), v(total * nkv * hd);
-  ApplyLinear(pool(), h, total, a.q, q.data());
-  ApplyLinear(pool(), h, total, a.k, k.data());
-  ApplyLinear(pool(), h, total, a.v, v.data());
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  std::vector<float> h(n * c.hidden_size);
+  kernels::RmsNorm(x, lw.input_norm.data(), n, c.hidden_size, eps, h.data());
+  ApplyLinear(pool(), h.data(), n, a.q, q);
+  ApplyLinear(pool(), h.data(), n, a.k, k);
+  ApplyLinear(pool(), h.data(), n, a.v, v);
   if (!a.q_norm.empty()) {
-    kernels::RmsNorm(q.data(), a.q_norm.data(), total * nh, hd, static_cast<float>(c.rms_norm_eps), q.data());
-    kernels::RmsNorm(k.data(), a.k_norm.data(), total * nkv, hd, static_cast<float>(c.rms_norm_eps), k.data());
+    kernels::RmsNorm(q, a.q_norm.data(), n * nh, hd, eps, q);
+    kernels::RmsNorm(k, a.k_norm.data(), n * nkv, hd, eps, k);
   }
+  if (rope_interleaved_) {
+    RopeInterleaved(q, n, nh, hd, rot_dim_, positions, inv_freq_.data());
+    RopeInterleaved(k, n, nkv, hd, rot_dim_, positions, inv_freq_.data());
+  } else {
+    kernels::RopeNeox(q, n, nh, hd, rot_dim_, positions, inv_freq_.data());
+    kernels::RopeNeox(k, n, nkv, hd, rot_dim_, positions, inv_freq_.data());
+  }
+}
+
+void Model::FinishLayer(int64_t layer, const float* attn, int64_t n, float* x) {
+  const ModelConfig& c = config_;
+  const LayerWeights& lw = weights_.layers[layer];
+  const int64_t hidden = c.hidden_size;
+  std::vector<float> h(n * hidden), ff(n * hidden);
+  ApplyLinear(pool(), attn, n, lw.attn.o, ff.data());
+  for (int64_t i = 0; i < n * hidden; ++i) x[i] += ff[i];
+  kernels::RmsNorm(x, lw.post_attention_norm.data(), n, hidden, static_cast<float>(c.rms_norm_eps), h.data());
+  if (lw.moe) {
+    RunMoe(pool(), *lw.moe, h.data(), n, ff.data());
+  } else {
+    RunMlp(pool(), *lw.mlp, h.data(), n, ff.data());
+  }
+  for (int64_t i = 0; i < n * hidden; ++i) x[i] += ff[i];
+}
+
+void Model::Logits(const float* x, int64_t n, float* logits) {
+  std::vector<float> h(n * config_.hidden_size);
+  kernels::RmsNorm(x, weights_.final_norm.data(), n, config_.hidden_size, static_cast<float>(config_.rms_norm_eps),
+                   h.data());
+  ApplyLinear(pool(), h.data(), n, weights_.lm_head, logits);
+}
+
+absl::Status Model::Forward(std::span<const SequenceInput> batch, PagedKvCache& cache, std::vector<float>* logits) {
+  TS_RETURN_IF_ERROR(Validate(batch, cache));
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size;
+  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+
+  std::vector<int64_t> offsets(batch.size() + 1, 0);
+  for (size_t s = 0; s < batch.size(); ++s) offsets[s + 1] = offsets[s] + static_cast<int64_t>(batch[s].tokens.size());
+  const int64_t total = offsets.back();
   std::vector<int32_t> positions(total);
+  std::vector<float> x(total * hidden);
   for (size_t s = 0; s < batch.size(); ++s) {
+    Embed(batch[s].tokens, &x[offsets[s] * hidden]);
     for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i)
       positions[i] = static_cast<int32_t>(batch[s].start_pos + i - offsets[s]);
   }
-  if (rope_interleaved_) {
-    RopeInterleaved(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
-    RopeInterleaved(k.data(), total, nkv, hd, rot_dim_, positions.data(), inv_freq_.data());
-  } else {
-    kernels::RopeNeox(q.data(), total, nh, hd, rot_dim_, positions.data(), inv_freq_.data());
-    kernels::RopeNeox(k.data(), total, nkv, hd, rot_dim_, positions.data(), inv_freq_.data());
-  }
+  std::vector<float> q(total * nh * hd), k(total * nkv * hd), v(total * nkv * hd), attn(total * nh * hd);
 
-  // Append the new keys and values to each sequence's blocks.
-  for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) {
-      std::memcpy(cache.KeySlot(layer, batch[s].block_table.data(), positions[i]), &k[i * nkv * hd],
-                  sizeof(float) * nkv * hd);
-      std::memcpy(cache.ValueSlot(layer, batch[s].block_table.data(), positions[i]), &v[i * nkv * hd],
-                  sizeof(float) * nkv * hd);
-    }
-  }
-
-  auto run_sequence = [&](size_t s, kernels::ThreadPool* pool) {
+  auto run_sequence = [&](int64_t layer, size_t s, kernels::ThreadPool* pool) {
     const SequenceInput& seq = batch[s];
     kernels::AttentionParams p;
     p.q = &q[offsets[s] * nh * hd];
@@ -129,50 +161,30 @@ void Model::Attention(int64_t layer, std::span<const SequenceInput> batch, const
     p.k_pos0 = 0;
     p.causal = true;
     p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    p.out = out + offsets[s] * nh * hd;
+    p.out = &attn[offsets[s] * nh * hd];
     kernels::AttentionWithLse(pool, p);
   };
-  // Many short sequences (decode): one sequence per task. Few long ones: split inside each.
-  if (static_cast<int64_t>(batch.size()) >= pool()->num_threads() && total <= 4 * static_cast<int64_t>(batch.size())) {
-    pool()->ParallelFor(static_cast<int64_t>(batch.size()), [&](int64_t b, int64_t e) {
-      for (int64_t s = b; s < e; ++s) run_sequence(s, nullptr);
-    });
-  } else {
-    for (size_t s = 0; s < batch.size(); ++s) run_sequence(s, pool());
-  }
-}
-
-absl::Status Model::Forward(std::span<const SequenceInput> batch, PagedKvCache& cache, std::vector<float>* logits) {
-  TS_RETURN_IF_ERROR(Validate(batch, cache));
-  const ModelConfig& c = config_;
-  const int64_t hidden = c.hidden_size;
-  const float eps = static_cast<float>(c.rms_norm_eps);
-
-  std::vector<int64_t> offsets(batch.size() + 1, 0);
-  for (size_t s = 0; s < batch.size(); ++s) offsets[s + 1] = offsets[s] + static_cast<int64_t>(batch[s].tokens.size());
-  const int64_t total = offsets.back();
-
-  std::vector<float> x(total * hidden), h(total * hidden), ff(total * hidden);
-  std::vector<float> attn(total * c.num_attention_heads * c.head_dim);
-  for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i)
-      GatherRow(weights_.embed, batch[s].tokens[i - offsets[s]], &x[i * hidden]);
-  }
-
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerWeights& lw = weights_.layers[l];
-    kernels::RmsNorm(x.data(), lw.input_norm.data(), total, hidden, eps, h.data());
-    Attention(l, batch, offsets, cache, h.data(), attn.data());
-    ApplyLinear(pool(), attn.data(), total, lw.attn.o, ff.data());
-    for (int64_t i = 0; i < total * hidden; ++i) x[i] += ff[i];
-
-    kernels::RmsNorm(x.data(), lw.post_attention_norm.data(), total, hidden, eps, h.data());
-    if (lw.moe) {
-      RunMoe(pool(), *lw.moe, h.data(), total, ff.data());
-    } else {
-      RunMlp(pool(), *lw.mlp, h.data(), total, ff.data());
+    ProjectQkv(l, x.data(), total, positions.data(), q.data(), k.data(), v.data());
+    // Append the new keys and values to each sequence's blocks.
+    for (size_t s = 0; s < batch.size(); ++s) {
+      for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) {
+        std::memcpy(cache.KeySlot(l, batch[s].block_table.data(), positions[i]), &k[i * nkv * hd],
+                    sizeof(float) * nkv * hd);
+        std::memcpy(cache.ValueSlot(l, batch[s].block_table.data(), positions[i]), &v[i * nkv * hd],
+                    sizeof(float) * nkv * hd);
+      }
     }
-    for (int64_t i = 0; i < total * hidden; ++i) x[i] += ff[i];
+    // Many short sequences (decode): one sequence per task. Few long ones: split inside each.
+    if (static_cast<int64_t>(batch.size()) >= pool()->num_threads() &&
+        total <= 4 * static_cast<int64_t>(batch.size())) {
+      pool()->ParallelFor(static_cast<int64_t>(batch.size()), [&](int64_t b, int64_t e) {
+        for (int64_t s = b; s < e; ++s) run_sequence(l, s, nullptr);
+      });
+    } else {
+      for (size_t s = 0; s < batch.size(); ++s) run_sequence(l, s, pool());
+    }
+    FinishLayer(l, attn.data(), total, x.data());
   }
 
   // Final norm and lm_head only on the rows whose logits are wanted.
@@ -187,9 +199,8 @@ absl::Status Model::Forward(std::span<const SequenceInput> batch, PagedKvCache& 
   const int64_t n = static_cast<int64_t>(rows.size());
   std::vector<float> last(n * hidden);
   for (int64_t r = 0; r < n; ++r) std::memcpy(&last[r * hidden], &x[rows[r] * hidden], sizeof(float) * hidden);
-  kernels::RmsNorm(last.data(), weights_.final_norm.data(), n, hidden, eps, last.data());
   logits->resize(n * c.vocab_size);
-  ApplyLinear(pool(), last.data(), n, weights_.lm_head, logits->data());
+  Logits(last.data(), n, logits->data());
   return absl::OkStatus();
 }
 

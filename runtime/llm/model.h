@@ -56,11 +56,24 @@ class Model {
   // the positions.
   absl::Status Forward(std::span<const SequenceInput> batch, PagedKvCache& cache, std::vector<float>* logits);
 
+  // ---- The pieces Forward is made of, for executors that place rows and attention differently
+  // (runtime/llm/sp_runner.h runs them on each rank's share of a sequence). Rows are tokens.
+
+  // The checks Forward makes: INVALID_ARGUMENT naming the sequence.
+  absl::Status Validate(std::span<const SequenceInput> batch, const PagedKvCache& cache) const;
+  // x: [n, hidden] ← the embedding rows of `tokens` (ids already validated).
+  void Embed(std::span<const int32_t> tokens, float* x) const;
+  // Input norm, q/k/v projections, q/k norms and RoPE of the rows x: [n, hidden] at `positions`
+  // [n]: q [n, n_heads, head_dim], k and v [n, n_kv_heads, head_dim].
+  void ProjectQkv(int64_t layer, const float* x, int64_t n, const int32_t* positions, float* q, float* k, float* v);
+  // The rest of the layer: x += o_proj(attn); x += MLP or MoE of the post-attention norm of x.
+  // attn: [n, n_heads * head_dim].
+  void FinishLayer(int64_t layer, const float* attn, int64_t n, float* x);
+  // Final norm and lm_head: logits [n, vocab] of rows x: [n, hidden].
+  void Logits(const float* x, int64_t n, float* logits);
+
  private:
   Model() = default;
-  absl::Status Validate(std::span<const SequenceInput> batch, const PagedKvCache& cache) const;
-  void Attention(int64_t layer, std::span<const SequenceInput> batch, const std::vector<int64_t>& offsets,
-                 PagedKvCache& cache, const float* h, float* out);
 
   ModelConfig config_;
   GenerationDefaults generation_;

@@ -13,12 +13,16 @@ absl::StatusOr<SpLayout> SpLayout::Make(const Options& options) {
     return absl::InvalidArgumentError(
         absl::StrFormat("SpLayout: total_tokens %d out of range [1, 2^31)", options.total_tokens));
   }
+  if (options.chunk_multiple < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("SpLayout: chunk_multiple %d < 1", options.chunk_multiple));
+  }
   SpLayout l;
   l.total_tokens = options.total_tokens;
   l.world = options.world;
   l.causal = options.causal;
   const int64_t parts = options.causal ? 2 * int64_t{options.world} : options.world;
-  l.chunk = (options.total_tokens + parts - 1) / parts;
+  const int64_t m = options.chunk_multiple;
+  l.chunk = ((options.total_tokens + parts - 1) / parts + m - 1) / m * m;
   l.padded_tokens = l.chunk * parts;
   l.local_tokens = options.causal ? 2 * l.chunk : l.chunk;
   return l;

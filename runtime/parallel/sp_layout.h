@@ -23,6 +23,9 @@ struct SpLayout {
     int64_t total_tokens = 0;  // real tokens S (> 0)
     int world = 1;             // ranks N
     bool causal = true;        // zigzag when true, contiguous otherwise
+    // Chunks hold a multiple of this many tokens (the KV cache's block size, so that every chunk
+    // starts on a block boundary and a block belongs to one rank).
+    int64_t chunk_multiple = 1;
   };
   static absl::StatusOr<SpLayout> Make(const Options& options);
 

@@ -1,6 +1,8 @@
 #include "server/metrics/metrics.h"
 
+#include <algorithm>
 #include <sstream>
+#include <tuple>
 
 #include "prometheus/text_serializer.h"
 
@@ -26,19 +28,34 @@ Metrics::Metrics(const std::string& model_name, const std::string& version)
                    .Name("tessera_kv_cache_usage_perc")
                    .Help("Fraction of KV cache blocks in use (1 = 100%), mean over engines")
                    .Register(r);
+  sp_bytes_ = &BuildCounter()
+                   .Name("tessera_sp_bytes_total")
+                   .Help("Bytes sent between the ranks of worker groups by sequence-parallel attention")
+                   .Register(r);
+  sp_step_ =
+      &BuildHistogram()
+           .Name("tessera_sp_step_seconds")
+           .Help("Per rank and ring step of sequence-parallel attention: time computing or waiting for transfers")
+           .Register(r);
+  sp_exposed_ =
+      &BuildCounter()
+           .Name("tessera_sp_exposed_comm_seconds_total")
+           .Help("Time ranks of worker groups spent blocked on sequence-parallel transfers (not hidden by compute)")
+           .Register(r);
   prompt_tokens_ = &BuildCounter().Name("tessera_prompt_tokens_total").Help("Prompt tokens processed").Register(r);
-  generation_tokens_ =
-      &BuildCounter().Name("tessera_generation_tokens_total").Help("Generated tokens").Register(r);
+  generation_tokens_ = &BuildCounter().Name("tessera_generation_tokens_total").Help("Generated tokens").Register(r);
   success_ = &BuildCounter()
                   .Name("tessera_request_success_total")
                   .Help("Requests finished successfully, by finish reason")
                   .Register(r);
-  errors_ = &BuildCounter().Name("tessera_request_errors_total").Help("Requests ended by an error, by code").Register(r);
+  errors_ =
+      &BuildCounter().Name("tessera_request_errors_total").Help("Requests ended by an error, by code").Register(r);
   rejections_ = &BuildCounter()
                      .Name("tessera_admission_rejections_total")
                      .Help("Requests refused at admission, by reason")
                      .Register(r);
-  preemptions_ = &BuildCounter().Name("tessera_num_preemptions_total").Help("Sequences preempted by the engines").Register(r);
+  preemptions_ =
+      &BuildCounter().Name("tessera_num_preemptions_total").Help("Sequences preempted by the engines").Register(r);
   prefix_queries_ = &BuildCounter()
                          .Name("tessera_prefix_cache_queries_total")
                          .Help("Prompt tokens looked up in the prefix cache")
@@ -126,6 +143,31 @@ void Metrics::AddEngineCounters(const std::string& engine, const EngineCounters&
   preemptions_->Add(L()).Increment(delta(now.preemptions, last.preemptions));
   prefix_queries_->Add(L()).Increment(delta(now.prefix_cache_queries, last.prefix_cache_queries));
   prefix_hits_->Add(L()).Increment(delta(now.prefix_cache_hits, last.prefix_cache_hits));
+  for (const auto& [algo, sp] : now.sp) {
+    const auto it = last.sp.find(algo);
+    const SpCounters prev = it == last.sp.end() ? SpCounters{} : it->second;
+    // A restarted group starts again from zero: take its first report whole.
+    const bool restarted = sp.exposed_comm_seconds < prev.exposed_comm_seconds;
+    for (const auto& [dir, bytes] : sp.bytes) {
+      const auto p = prev.bytes.find(dir);
+      const int64_t before = restarted || p == prev.bytes.end() ? 0 : p->second;
+      sp_bytes_->Add(L({{"algo", algo}, {"direction", dir}})).Increment(delta(bytes, before));
+    }
+    for (const auto& [phase, counts, prev_counts, sum, prev_sum] :
+         {std::tuple{"compute", &sp.compute_counts, &prev.compute_counts, sp.compute_sum, prev.compute_sum},
+          std::tuple{"wait", &sp.wait_counts, &prev.wait_counts, sp.wait_sum, prev.wait_sum}}) {
+      if (counts->size() != sp.bounds.size() + 1) continue;
+      std::vector<double> inc(counts->size());
+      for (size_t b = 0; b < counts->size(); ++b) {
+        const int64_t before = restarted || prev_counts->size() != counts->size() ? 0 : (*prev_counts)[b];
+        inc[b] = delta((*counts)[b], before);
+      }
+      const double sum_inc = restarted ? sum : std::max(0.0, sum - prev_sum);
+      sp_step_->Add(L({{"algo", algo}, {"phase", phase}}), sp.bounds).ObserveMultiple(inc, sum_inc);
+    }
+    sp_exposed_->Add(L({{"algo", algo}}))
+        .Increment(restarted ? sp.exposed_comm_seconds : sp.exposed_comm_seconds - prev.exposed_comm_seconds);
+  }
   last = now;
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -19,10 +20,20 @@
 
 namespace tessera::server {
 
+// A worker group's sequence-parallel attention totals for one algorithm (GetStats' SpAlgoStats).
+struct SpCounters {
+  std::map<std::string, int64_t> bytes;              // sent, by direction ("q", "out", "kv")
+  std::vector<double> bounds;                        // histogram bucket bounds (seconds)
+  std::vector<int64_t> compute_counts, wait_counts;  // per bucket, bounds.size() + 1 each
+  double compute_sum = 0, wait_sum = 0;
+  double exposed_comm_seconds = 0;
+};
+
 struct EngineCounters {  // monotonic engine-side totals, as GetStats reports them
   int64_t preemptions = 0;
   int64_t prefix_cache_queries = 0;
   int64_t prefix_cache_hits = 0;
+  std::map<std::string, SpCounters> sp = {};  // by algo ("token_ring", "ring"); empty for one rank
 };
 
 class Metrics {
@@ -69,6 +80,9 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* itl_;
   prometheus::Family<prometheus::Histogram>* e2e_;
   prometheus::Family<prometheus::Histogram>* queue_;
+  prometheus::Family<prometheus::Counter>* sp_bytes_;
+  prometheus::Family<prometheus::Histogram>* sp_step_;
+  prometheus::Family<prometheus::Counter>* sp_exposed_;
 
   std::mutex mu_;
   std::map<std::string, EngineCounters> last_;  // per engine

@@ -73,6 +73,27 @@ bool Router::AllReady() const {
   return true;
 }
 
+namespace {
+
+EngineCounters CountersOf(const tessera::engine::v1::Stats& stats) {
+  EngineCounters c{.preemptions = stats.preemptions(),
+                   .prefix_cache_queries = stats.prefix_cache_queries(),
+                   .prefix_cache_hits = stats.prefix_cache_hits()};
+  for (const tessera::engine::v1::SpAlgoStats& a : stats.sp()) {
+    SpCounters& sp = c.sp[a.algo()];
+    for (const auto& [dir, bytes] : a.bytes_sent()) sp.bytes[dir] = bytes;
+    sp.bounds.assign(a.compute().bounds().begin(), a.compute().bounds().end());
+    sp.compute_counts.assign(a.compute().counts().begin(), a.compute().counts().end());
+    sp.wait_counts.assign(a.wait().counts().begin(), a.wait().counts().end());
+    sp.compute_sum = a.compute().sum();
+    sp.wait_sum = a.wait().sum();
+    sp.exposed_comm_seconds = a.exposed_comm_seconds();
+  }
+  return c;
+}
+
+}  // namespace
+
 void Router::Monitor(size_t slot) {
   while (!stop_.load()) {
     const auto started = std::chrono::steady_clock::now();
@@ -84,9 +105,7 @@ void Router::Monitor(size_t slot) {
         if (c->ready() && c->PollLoad(options_.poll_interval)) {
           tessera::engine::v1::Stats stats;
           if (c->PollStats(options_.poll_interval, &stats)) {
-            metrics_->AddEngineCounters(c->address(), {.preemptions = stats.preemptions(),
-                                                       .prefix_cache_queries = stats.prefix_cache_queries(),
-                                                       .prefix_cache_hits = stats.prefix_cache_hits()});
+            metrics_->AddEngineCounters(c->address(), CountersOf(stats));
           }
         }
       } else if (c->ready() && std::chrono::steady_clock::now() - c->last_heartbeat() > options_.heartbeat_timeout) {

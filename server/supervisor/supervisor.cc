@@ -55,7 +55,8 @@ absl::Status Supervisor::Launch(size_t i) {
   Slot& s = slots_[i];
   std::error_code ec;
   fs::remove(s.port_file, ec);
-  std::vector<std::string> args = {options_.worker_binary};
+  std::vector<std::string> args = options_.launcher;
+  args.push_back(options_.worker_binary);
   args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
   args.push_back("--port=0");
   args.push_back("--port_file=" + s.port_file);
@@ -65,6 +66,13 @@ absl::Status Supervisor::Launch(size_t i) {
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
+    if (!options_.launcher.empty()) {
+      // Open MPI refuses root without these, and containers often forbid its single-copy path.
+      setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+      setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+      setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+      execvp(argv[0], argv.data());
+    }
     execv(argv[0], argv.data());
     std::fprintf(stderr, "tesserad: cannot execute %s\n", argv[0]);
     _exit(127);
@@ -100,7 +108,8 @@ absl::Status Supervisor::Start() {
         s.pid = -1;
         const std::string how = WIFEXITED(status) ? absl::StrCat("exited with code ", WEXITSTATUS(status))
                                                   : absl::StrCat("was killed by signal ", WTERMSIG(status));
-        return absl::FailedPreconditionError(absl::StrCat("worker ", i, " ", how, " during start-up (see its message above)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("worker ", i, " ", how, " during start-up (see its message above)"));
       }
       if (!PollPortFile(i)) all = false;
     }
@@ -146,8 +155,8 @@ void Supervisor::Monitor() {
             crashes_.push_back(now);
             while (!crashes_.empty() && now - crashes_.front() > options_.crash_window) crashes_.pop_front();
             if (static_cast<int>(crashes_.size()) >= options_.max_crashes) {
-              fatal = absl::StrCat(crashes_.size(), " worker crashes within ",
-                                   options_.crash_window.count(), " s; giving up");
+              fatal = absl::StrCat(crashes_.size(), " worker crashes within ", options_.crash_window.count(),
+                                   " s; giving up");
             }
             s.restart_at = now + s.backoff;
             s.backoff = std::min(s.backoff * 2, std::chrono::milliseconds(8000));

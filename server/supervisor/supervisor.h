@@ -1,10 +1,10 @@
 // Launches and watches the local worker groups of tesserad (one tessera-worker process per
-// replica). A worker reports readiness by writing its bound port to a file; the supervisor then
-// hands a client for it to the router. When a worker exits (crash, SIGKILL) or stops answering
-// (the router's heartbeat timeout; the process is then killed), its in-flight requests fail with
-// UNAVAILABLE through the router, and it is relaunched after a backoff (0.5 s doubling to 8 s).
-// `max_crashes` exits within `crash_window` are fatal, as is a worker that fails to start the
-// first time (bad model path, corrupt weights): on_fatal is called with the reason.
+// replica, or one mpirun job of N ranks per replica). A worker reports readiness by writing its bound port to a file;
+// the supervisor then hands a client for it to the router. When a worker exits (crash, SIGKILL) or stops answering (the
+// router's heartbeat timeout; the process is then killed), its in-flight requests fail with UNAVAILABLE through the
+// router, and it is relaunched after a backoff (0.5 s doubling to 8 s). `max_crashes` exits within `crash_window` are
+// fatal, as is a worker that fails to start the first time (bad model path, corrupt weights): on_fatal is called with
+// the reason.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +29,9 @@ class Supervisor {
   struct Options {
     std::string worker_binary;
     std::vector<std::string> worker_args;  // without --port / --port-file
+    // Runs the worker through this command, e.g. {"mpirun", "-np", "4", "--oversubscribe"} for a
+    // group of 4 ranks (rank 0 writes the port file; the group lives and dies with mpirun).
+    std::vector<std::string> launcher;
     int replicas = 1;
     std::chrono::seconds startup_timeout{600};
     int max_crashes = 5;

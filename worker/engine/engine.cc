@@ -225,7 +225,9 @@ absl::StatusOr<bool> Engine::Step() {
                      .block_table = c.seq->table.blocks});
   }
   ++delta_.steps;
-  if (absl::Status s = model_->Forward(batch, cache_, &logits_); !s.ok()) {
+  absl::Status s =
+      options_.forward ? options_.forward(batch, cache_, &logits_) : model_->Forward(batch, cache_, &logits_);
+  if (!s.ok()) {
     for (const ScheduledChunk& c : plan.chunks) Finish(c.seq->id, FinishReason::kError, s, deliveries);
     Publish(deliveries);
     return s;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +86,10 @@ struct Options {
   // 0: the config's max_position_embeddings, capped to what the KV cache holds. A request's prompt
   // plus max_tokens must fit in it.
   int64_t max_model_len = 0;
+  // The forward pass of a step; unset: model->Forward. A worker group's rank 0 sets it to run the
+  // step across its ranks (worker/group); it is called on the step thread only.
+  std::function<absl::Status(std::span<const llm::SequenceInput>, llm::PagedKvCache&, std::vector<float>*)> forward =
+      nullptr;
 };
 
 struct Load {

@@ -1,11 +1,12 @@
 #include "worker/service/engine_service.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <unistd.h>
 
 namespace tessera::worker {
 namespace pb = tessera::engine::v1;
@@ -156,6 +157,25 @@ grpc::Status EngineService::GetStats(grpc::ServerContext*, const pb::GetStatsReq
   resp->set_prefix_cache_queries(c.prefix_cache_queries);
   resp->set_prefix_cache_hits(c.prefix_cache_hits);
   resp->set_steps(c.steps);
+  if (info_.sp_totals) {
+    const llm::SpTotals t = info_.sp_totals();
+    for (parallel::SpAlgorithm a : {parallel::SpAlgorithm::kTokenRing, parallel::SpAlgorithm::kRing}) {
+      const llm::SpTotals::Algo& at = t.algo[static_cast<size_t>(a)];
+      pb::SpAlgoStats* out = resp->add_sp();
+      out->set_algo(std::string(parallel::SpAlgorithmName(a)));
+      for (parallel::SpDirection d :
+           {parallel::SpDirection::kQuery, parallel::SpDirection::kOutput, parallel::SpDirection::kKv}) {
+        (*out->mutable_bytes_sent())[std::string(parallel::SpDirectionName(d))] = at.bytes[static_cast<size_t>(d)];
+      }
+      for (auto [h, src] : {std::pair{out->mutable_compute(), &at.compute}, std::pair{out->mutable_wait(), &at.wait}}) {
+        for (double b : llm::SpTotals::kStepBuckets) h->add_bounds(b);
+        for (int64_t n : src->counts) h->add_counts(n);
+        h->set_sum(src->sum);
+      }
+      out->set_exposed_comm_seconds(at.exposed_comm_seconds);
+      out->set_calls(at.calls);
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
+#include "runtime/llm/sp_runner.h"
 #include "tessera/engine/v1/engine.grpc.pb.h"
 #include "worker/engine/engine.h"
 
@@ -18,6 +20,8 @@ struct ServiceInfo {
   int64_t max_model_len = 0;
   std::vector<int32_t> eos_token_ids;
   int32_t group_size = 1;
+  // Worker groups of several ranks: the group's sequence-parallel totals (thread-safe).
+  std::function<llm::SpTotals()> sp_totals;
 };
 
 class EngineService final : public tessera::engine::v1::Engine::Service {

@@ -4,14 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_format.h"
-#include "runtime/base/status_macros.h"
-
 #include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <tuple>
 
+#include "absl/strings/str_format.h"
+#include "runtime/base/status_macros.h"
 #include "runtime/parallel/local_comm.h"
 #include "runtime/parallel/sp_replay.h"
 #include "tests/unit/runtime/parallel/sp_reference.h"
@@ -30,11 +29,12 @@ struct Case {
   int64_t head_dim;
   bool causal;
   SpAlgorithm algorithm;
+  int64_t chunk_multiple = 1;
 };
 
 std::string CaseName(const Case& c) {
-  return absl::StrFormat("%s_N%d_S%d_H%d_Hkv%d_%s", SpAlgorithmName(c.algorithm), c.world, c.tokens, c.heads,
-                         c.kv_heads, c.causal ? "causal" : "full");
+  return absl::StrFormat("%s_N%d_S%d_H%d_Hkv%d_%s_m%d", SpAlgorithmName(c.algorithm), c.world, c.tokens, c.heads,
+                         c.kv_heads, c.causal ? "causal" : "full", c.chunk_multiple);
 }
 
 struct RunResult {
@@ -48,7 +48,8 @@ struct RunResult {
 RunResult RunPrefill(const Case& c, const std::vector<float>& q, const std::vector<float>& k,
                      const std::vector<float>& v) {
   RunResult res;
-  auto layout = SpLayout::Make({.total_tokens = c.tokens, .world = c.world, .causal = c.causal});
+  auto layout = SpLayout::Make(
+      {.total_tokens = c.tokens, .world = c.world, .causal = c.causal, .chunk_multiple = c.chunk_multiple});
   EXPECT_TRUE(layout.ok()) << layout.status();
   res.layout = *layout;
   auto group = LocalCommGroup::Create({.size = c.world, .timeout = absl::Seconds(60)});
@@ -65,11 +66,11 @@ RunResult RunPrefill(const Case& c, const std::vector<float>& q, const std::vect
     layout->ScatterRows(k.data(), Hkv * D, r, lk.data());
     layout->ScatterRows(v.data(), Hkv * D, r, lv.data());
     const std::vector<int32_t> pos = layout->Positions(r);
-    TS_ASSIGN_OR_RETURN(auto sp, SequenceParallelAttention::Create(
-                                     &comm, {.n_heads = H, .n_kv_heads = Hkv, .head_dim = D}));
+    TS_ASSIGN_OR_RETURN(auto sp,
+                        SequenceParallelAttention::Create(&comm, {.n_heads = H, .n_kv_heads = Hkv, .head_dim = D}));
     TS_RETURN_IF_ERROR(sp->Prefill(
-        *layout, {.q = lq.data(), .k = lk.data(), .v = lv.data(), .positions = pos.data(), .out = lo.data(),
-                  .lse = ll.data()},
+        *layout,
+        {.q = lq.data(), .k = lk.data(), .v = lv.data(), .positions = pos.data(), .out = lo.data(), .lse = ll.data()},
         c.algorithm));
     layout->GatherRows(lo.data(), H * D, r, res.out.data());
     layout->GatherRows(ll.data(), H, r, res.lse.data());
@@ -115,7 +116,7 @@ TEST_P(SpAttentionTest, MatchesF64SinglePass) {
   }
   // Every rank did the same amount of non-local work per step (zigzag load balance): the flops of
   // steps 1..N−1 are equal across ranks when the length divides evenly.
-  if (c.tokens % (2 * c.world) == 0) {
+  if (c.tokens % (2 * c.world * c.chunk_multiple) == 0) {
     for (int s = 1; s < c.world; ++s) {
       for (int r = 1; r < c.world; ++r) EXPECT_EQ(got.stats[r].flops[s], got.stats[0].flops[s]) << "step " << s;
     }
@@ -133,8 +134,12 @@ std::vector<Case> AllCases() {
       }
       cases.push_back({n, 2 * n * 6 + 1, 8, 2, 8, true, a});  // GQA 4
     }
-    cases.push_back({4, 5, 2, 1, 8, true, a});   // fewer tokens than chunks: whole chunks of padding
+    cases.push_back({4, 5, 2, 1, 8, true, a});    // fewer tokens than chunks: whole chunks of padding
     cases.push_back({1, 33, 4, 4, 16, true, a});  // a single rank
+    // Block-aligned chunks (the model's layout): padding up to whole blocks, several chunks empty.
+    cases.push_back({4, 37, 4, 2, 8, true, a, 16});
+    cases.push_back({2, 3, 4, 2, 8, true, a, 16});
+    cases.push_back({3, 100, 4, 4, 8, false, a, 16});
   }
   return cases;
 }
@@ -253,22 +258,31 @@ TEST_P(SpDecodeTest, ShardedCacheMatchesF64) {
   std::vector<SpStats> stats(N);
   absl::Status s = (*group)->RunOnAllRanks([&](Communicator& comm) -> absl::Status {
     const int r = comm.rank();
-    TS_ASSIGN_OR_RETURN(auto sp, SequenceParallelAttention::Create(&comm, {.n_heads = H, .n_kv_heads = Hkv,
-                                                                          .head_dim = D}));
+    TS_ASSIGN_OR_RETURN(auto sp,
+                        SequenceParallelAttention::Create(&comm, {.n_heads = H, .n_kv_heads = Hkv, .head_dim = D}));
     std::vector<SpKvShard> shards;
     if (r == 0) {
-      shards.push_back({.k = paged_k.data(), .v = paged_v.data(), .num_kv = n0, .k_pos0 = 0,
-                        .block_table = table.data(), .block_size = block});
+      shards.push_back({.k = paged_k.data(),
+                        .v = paged_v.data(),
+                        .num_kv = n0,
+                        .k_pos0 = 0,
+                        .block_table = table.data(),
+                        .block_size = block});
     } else {
       // Two shards on this rank, to exercise the local merge.
       const int64_t b0 = bounds[r], b1 = bounds[r + 1], mid = (b0 + b1) / 2;
       shards.push_back({.k = k.data() + b0 * Hkv * D, .v = v.data() + b0 * Hkv * D, .num_kv = mid - b0, .k_pos0 = b0});
-      shards.push_back({.k = k.data() + mid * Hkv * D, .v = v.data() + mid * Hkv * D, .num_kv = b1 - mid,
-                        .k_pos0 = mid});
+      shards.push_back(
+          {.k = k.data() + mid * Hkv * D, .v = v.data() + mid * Hkv * D, .num_kv = b1 - mid, .k_pos0 = mid});
     }
     std::vector<float> lse(nq * H);
-    TS_RETURN_IF_ERROR(sp->Decode({.root = root, .q = r == root ? q.data() : nullptr, .num_q = nq, .q_pos0 = q_pos0,
-                                   .shards = shards, .out = outs[r].data(), .lse = lse.data(),
+    TS_RETURN_IF_ERROR(sp->Decode({.root = root,
+                                   .q = r == root ? q.data() : nullptr,
+                                   .num_q = nq,
+                                   .q_pos0 = q_pos0,
+                                   .shards = shards,
+                                   .out = outs[r].data(),
+                                   .lse = lse.data(),
                                    .broadcast_output = broadcast}));
     stats[r] = sp->last_stats();
     return absl::OkStatus();
@@ -304,8 +318,8 @@ TEST(SpAttention, RejectsBadInput) {
   ASSERT_TRUE(layout.ok());
   std::vector<float> q(4 * 8), kv(4 * 4), out(4 * 8);
   std::vector<int32_t> pos = {0, 1, 3, 2};
-  absl::Status s = (*sp)->Prefill(*layout, {.q = q.data(), .k = kv.data(), .v = kv.data(), .positions = pos.data(),
-                                            .out = out.data()});
+  absl::Status s = (*sp)->Prefill(
+      *layout, {.q = q.data(), .k = kv.data(), .v = kv.data(), .positions = pos.data(), .out = out.data()});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("positions[2]"), std::string::npos) << s;
   s = (*sp)->Prefill(*layout, {.q = q.data(), .k = nullptr, .v = kv.data(), .out = out.data()});
@@ -384,13 +398,13 @@ TEST(SpReplay, RealScheduleReplaysWithoutDeadlock) {
                                      RandomTensor(S * H * D, 3));
     for (SpTopology topo : {SpTopology::kRing, SpTopology::kMesh}) {
       // With a near-infinite link the layer takes exactly the busiest rank's compute.
-      auto r = ReplaySchedule(res.stats, {.link_bytes_per_second = 1e30, .topology = topo,
-                                          .attention_flops_per_second = 1e9});
+      auto r = ReplaySchedule(res.stats,
+                              {.link_bytes_per_second = 1e30, .topology = topo, .attention_flops_per_second = 1e9});
       ASSERT_TRUE(r.ok()) << r.status();
       EXPECT_NEAR(r->exposed_seconds, 0.0, 1e-12);
       // With a slow link the layer is at least the busiest rank's bytes over one link.
-      auto slow = ReplaySchedule(res.stats, {.link_bytes_per_second = 1e3, .topology = topo,
-                                             .attention_flops_per_second = 1e9});
+      auto slow = ReplaySchedule(res.stats,
+                                 {.link_bytes_per_second = 1e3, .topology = topo, .attention_flops_per_second = 1e9});
       ASSERT_TRUE(slow.ok());
       int64_t max_sent = 0;
       for (const auto& st : res.stats) {
