@@ -54,7 +54,7 @@ ABSL_FLAG(int32_t, sp, 1,
           "ranks per worker group (sequence parallelism): N > 1 launches each replica as mpirun -np N tessera-worker");
 ABSL_FLAG(std::string, sp_policy, "auto", "worker groups: prefill attention across ranks: auto, token_ring or ring");
 ABSL_FLAG(double, sp_link_gbps, 0,
-          "worker groups: link bandwidth per direction (GB/s) for the auto policy; 0 = by bytes");
+          "worker groups: link bandwidth per direction (GB/s) for the auto policy; 0 = measured at start");
 ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun that launches worker groups of --sp > 1 ranks");
 ABSL_FLAG(std::vector<std::string>, engine, {},
           "engines started elsewhere (host:port, comma-separated); no local workers");

@@ -29,6 +29,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
 #include "runtime/llm/model.h"
 #include "runtime/parallel/mpi_comm.h"
 #include "worker/engine/engine.h"
@@ -52,7 +53,7 @@ ABSL_FLAG(bool, exit_with_parent, true, "exit when the launching process dies");
 ABSL_FLAG(std::string, sp_policy, "auto",
           "worker groups: prefill attention across ranks: auto (cost model), token_ring (pass-Q) or ring (pass-KV)");
 ABSL_FLAG(double, sp_link_gbps, 0,
-          "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = choose by bytes per link");
+          "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = measured at start");
 
 namespace tessera {
 namespace {
@@ -166,11 +167,18 @@ int Run(int* argc, char*** argv) {
       return 2;
     }
     const auto d = leader->runner()->PrefillChoice(2048);
+    const parallel::SpPolicy& p = leader->policy();
+    const bool timed = p.link_bytes_per_second > 0 && p.attention_flops_per_second > 0;
+    const std::string estimate =
+        timed ? absl::StrFormat("est. token_ring %.3g ms, ring %.3g ms", d.token_ring_cost * 1e3, d.ring_cost * 1e3)
+              : absl::StrFormat("busiest link per step: token_ring %.3g MB, ring %.3g MB", d.token_ring_cost / 1e6,
+                                d.ring_cost / 1e6);
     std::fprintf(stderr,
-                 "tessera-worker: worker group of %d ranks (%s), sequence-parallel attention: prefill policy %s "
-                 "(a 2048-token prefill: %s; cost token_ring %.3g, ring %.3g), decode pass-Q\n",
+                 "tessera-worker: worker group of %d ranks (%s), sequence-parallel attention; prefill policy %s "
+                 "(link %.2f GB/s, attention %.1f GFLOP/s; a 2048-token prefill: %s, %s), decode pass-Q\n",
                  comm->size(), std::string(comm->backend()).c_str(), absl::GetFlag(FLAGS_sp_policy).c_str(),
-                 std::string(parallel::SpAlgorithmName(d.algorithm)).c_str(), d.token_ring_cost, d.ring_cost);
+                 p.link_bytes_per_second / 1e9, p.attention_flops_per_second / 1e9,
+                 std::string(parallel::SpAlgorithmName(d.algorithm)).c_str(), estimate.c_str());
   }
 
   const llm::ModelConfig& cfg = (*model)->config();

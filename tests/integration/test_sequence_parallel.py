@@ -138,3 +138,37 @@ def test_rank_killed_mid_request(start_daemon, slow_model, stubs):
     assert d.metric("tessera_worker_restarts_total") >= 1
     r = post(d, "/completions", {"prompt": "after the crash", "max_tokens": 4, "ignore_eos": True}, timeout=60)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
+
+
+@pytest.mark.time_limit(200)
+def test_frontend_attaches_to_a_group_started_by_hand(start_daemon, build_dir, long_model, tmp_path):
+    """A user's own mpirun: the frontend connects to rank 0 with --engine."""
+    port_file = tmp_path / "rank0.port"
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    log = open(tmp_path / "mpirun.log", "wb")
+    group = subprocess.Popen(
+        ["mpirun", "-np", "3", "--oversubscribe", os.path.join(build_dir, "worker", "tessera-worker"),
+         "--model", long_model, "--port", "0", "--port_file", str(port_file), "--threads", "1",
+         "--max_num_batched_tokens", "4096", "--sp_policy", "token_ring"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        assert wait_until(lambda: port_file.exists() or group.poll() is not None, 120)
+        assert group.poll() is None, open(tmp_path / "mpirun.log").read()
+        port = int(port_file.read_text())
+        d = start_daemon(["--engine", f"127.0.0.1:{port}"], model=long_model, timeout=120)
+        ids = long_prompt_ids(seed=9)[:700]
+        r = post(d, "/completions", {"prompt": ids, "max_tokens": 4, "temperature": 0, "ignore_eos": True},
+                 timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["completion_tokens"] == 4
+        assert wait_until(lambda: d.metric("tessera_sp_bytes_total", {"algo": "token_ring", "direction": "q"}) > 0,
+                          5)
+    finally:
+        os.killpg(group.pid, signal.SIGTERM)
+        try:
+            group.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(group.pid, signal.SIGKILL)
+            group.wait(timeout=10)
+        log.close()

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/parallel/sp_calibrate.h"
 
 namespace tessera::worker {
 namespace {
@@ -29,6 +30,21 @@ absl::Status PollWait(CommRequest& rq) {
     std::this_thread::sleep_for(nap);
     nap = std::min(nap * 2, std::chrono::microseconds(2000));
   }
+}
+
+// Collective: fills in the auto policy's figures from measurements (the same on every rank).
+absl::Status Calibrate(llm::Model* model, parallel::Communicator* comm, GroupOptions& options) {
+  parallel::SpPolicy& policy = options.sp.policy;
+  if (policy.mode != parallel::SpPolicy::Mode::kAuto || comm->size() < 2) return absl::OkStatus();
+  const llm::ModelConfig& c = model->config();
+  TS_ASSIGN_OR_RETURN(
+      parallel::SpCalibration cal,
+      parallel::CalibrateSp(
+          comm, {.n_heads = c.num_attention_heads, .n_kv_heads = c.num_key_value_heads, .head_dim = c.head_dim},
+          model->pool()));
+  if (policy.link_bytes_per_second <= 0) policy.link_bytes_per_second = cal.link_bytes_per_second;
+  policy.attention_flops_per_second = cal.attention_flops_per_second;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,6 +104,7 @@ GroupLeader::~GroupLeader() { Stop(); }
 absl::Status GroupLeader::Start(int64_t num_blocks, int64_t block_size) {
   int64_t shape[2] = {num_blocks, block_size};
   TS_RETURN_IF_ERROR(comm_->Broadcast(shape, sizeof(shape), 0));
+  TS_RETURN_IF_ERROR(Calibrate(model_, comm_, options_));
   TS_ASSIGN_OR_RETURN(runner_, llm::SpRunner::Create(model_, comm_, num_blocks, block_size, options_.sp));
   return absl::OkStatus();
 }
@@ -136,9 +153,11 @@ llm::SpTotals GroupLeader::totals() const {
   return totals_;
 }
 
-absl::Status RunFollower(llm::Model* model, parallel::Communicator* comm, const GroupOptions& options) {
+absl::Status RunFollower(llm::Model* model, parallel::Communicator* comm, const GroupOptions& group_options) {
+  GroupOptions options = group_options;
   int64_t shape[2] = {0, 0};
   TS_RETURN_IF_ERROR(comm->Broadcast(shape, sizeof(shape), 0));
+  TS_RETURN_IF_ERROR(Calibrate(model, comm, options));
   llm::PagedKvCache cache(model->KvCacheOptions(shape[0], shape[1]));
   TS_ASSIGN_OR_RETURN(auto runner, llm::SpRunner::Create(model, comm, shape[0], shape[1], options.sp));
   std::vector<int32_t> words;

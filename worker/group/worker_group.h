@@ -46,6 +46,8 @@ struct DecodedPlan {
 absl::Status DecodePlan(std::span<const int32_t> words, DecodedPlan* out);
 
 struct GroupOptions {
+  // With policy.mode kAuto, the group measures its link bandwidth and attention throughput at start
+  // (parallel::CalibrateSp); a link_bytes_per_second given here wins over the measured one.
   llm::SpRunner::Options sp{};
 };
 
@@ -65,6 +67,8 @@ class GroupLeader {
   // Group totals of the sequence-parallel attention (thread-safe copy).
   llm::SpTotals totals() const;
   llm::SpRunner* runner() { return runner_.get(); }
+  // The policy in force after Start (with the calibrated figures).
+  const parallel::SpPolicy& policy() const { return options_.sp.policy; }
 
  private:
   absl::Status SendToFollowers(int32_t kind, std::span<const int32_t> body);

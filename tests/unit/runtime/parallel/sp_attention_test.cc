@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/parallel/local_comm.h"
+#include "runtime/parallel/sp_calibrate.h"
 #include "runtime/parallel/sp_replay.h"
 #include "tests/unit/runtime/parallel/sp_reference.h"
 
@@ -413,6 +414,38 @@ TEST(SpReplay, RealScheduleReplaysWithoutDeadlock) {
       EXPECT_GE(slow->layer_seconds, max_sent / 1e3 * (1 - 1e-9));
     }
   }
+}
+
+}  // namespace
+}  // namespace tessera::parallel
+
+namespace tessera::parallel {
+namespace {
+
+// Calibration is collective and gives every rank rank 0's figures, so all ranks choose alike.
+TEST(SpCalibrate, EveryRankGetsTheSameFigures) {
+  auto group = LocalCommGroup::Create({.size = 3, .timeout = absl::Seconds(60)});
+  ASSERT_TRUE(group.ok());
+  std::vector<SpCalibration> got(3);
+  absl::Status s = (*group)->RunOnAllRanks([&](Communicator& comm) -> absl::Status {
+    TS_ASSIGN_OR_RETURN(
+        got[comm.rank()],
+        CalibrateSp(&comm, {.n_heads = 4, .n_kv_heads = 2, .head_dim = 16, .message_bytes = 1 << 16}, nullptr));
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_GT(got[0].link_bytes_per_second, 0);
+  EXPECT_GT(got[0].attention_flops_per_second, 0);
+  for (int r = 1; r < 3; ++r) {
+    EXPECT_EQ(got[r].link_bytes_per_second, got[0].link_bytes_per_second);
+    EXPECT_EQ(got[r].attention_flops_per_second, got[0].attention_flops_per_second);
+  }
+  auto one = LocalCommGroup::Create({.size = 1});
+  ASSERT_TRUE(one.ok());
+  auto alone = CalibrateSp((*one)->comm(0), {.n_heads = 4, .n_kv_heads = 4, .head_dim = 8}, nullptr);
+  ASSERT_TRUE(alone.ok());
+  EXPECT_EQ(alone->link_bytes_per_second, 0);  // no link to measure
+  EXPECT_FALSE(CalibrateSp((*one)->comm(0), {.n_heads = 3, .n_kv_heads = 2, .head_dim = 8}, nullptr).ok());
 }
 
 }  // namespace
