@@ -108,8 +108,8 @@ SpPolicyDecision ChooseAlgorithm(const SpPolicy& policy, const SpShape& shape) {
       break;
     case SpPolicy::Mode::kAuto: {
       if (timed) {
-        d.algorithm = d.token_ring_cost < (1.0 - policy.token_ring_margin) * d.ring_cost ? SpAlgorithm::kTokenRing
-                                                                                         : SpAlgorithm::kRing;
+        const double margin = policy.topology == SpTopology::kSwitch ? policy.token_ring_margin : 0.0;
+        d.algorithm = d.token_ring_cost < (1.0 - margin) * d.ring_cost ? SpAlgorithm::kTokenRing : SpAlgorithm::kRing;
       } else {
         d.algorithm = d.token_ring_cost < d.ring_cost ? SpAlgorithm::kTokenRing : SpAlgorithm::kRing;
       }

@@ -88,9 +88,10 @@ struct SpPolicy {
   double attention_flops_per_second = 0;
   SpTopology topology = SpTopology::kRing;
   int element_bytes = 4;  // bytes per activation element on the wire
-  // TokenRing is chosen only when its estimate beats Ring's by this fraction: the estimate ignores
-  // ranks drifting out of step (which the replay shows costs TokenRing a few percent on shared
-  // links), and Ring has no exposed final exchange.
+  // On kSwitch, TokenRing is chosen only when its estimate beats Ring's by this fraction: there a
+  // rank's query and output messages share its uplink, and ranks drifting out of step (which the
+  // estimate ignores) cost TokenRing a few percent (the replay shows up to 8 % at 1 GB/s). On
+  // kRing and kMesh links are not shared that way and the estimates are compared as they are.
   double token_ring_margin = 0.05;
 };
 

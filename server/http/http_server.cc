@@ -27,9 +27,28 @@ void ReplyError(httplib::Response& res, const absl::Status& s) {
   res.set_content(OpenAiErrorBody(s), "application/json");
 }
 
+int PortOf(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return -1;
+}
+
+// True when fd is the connected socket between the request's two endpoints.
+bool IsConnectionOf(int fd, const httplib::Request& req) {
+  sockaddr_storage peer{}, local{};
+  socklen_t pl = sizeof(peer), ll = sizeof(local);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) return false;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) return false;
+  return PortOf(peer) == req.remote_port && PortOf(local) == req.local_port;
+}
+
 // The socket of the connection a request arrived on, found by its two endpoints (cpp-httplib does
-// not expose it). -1 when not found.
+// not expose it). -1 when not found. cpp-httplib serves all requests of one connection on one
+// thread, so the last socket found on this thread is tried first (two syscalls), and /proc/self/fd
+// is scanned once per connection, not once per request.
 int FindConnectionSocket(const httplib::Request& req) {
+  thread_local int last = -1;
+  if (last >= 0 && IsConnectionOf(last, req)) return last;
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return -1;
   int found = -1;
@@ -37,21 +56,13 @@ int FindConnectionSocket(const httplib::Request& req) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0') continue;
-    sockaddr_storage peer{}, local{};
-    socklen_t pl = sizeof(peer), ll = sizeof(local);
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
-    auto port_of = [](const sockaddr_storage& a) -> int {
-      if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-      if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-      return -1;
-    };
-    if (port_of(peer) == req.remote_port && port_of(local) == req.local_port) {
+    if (IsConnectionOf(static_cast<int>(fd), req)) {
       found = static_cast<int>(fd);
       break;
     }
   }
   closedir(dir);
+  last = found;
   return found;
 }
 
@@ -78,10 +89,7 @@ void WidenListenBacklog(int port) {
     sockaddr_storage local{};
     socklen_t ll = sizeof(local);
     if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
-    int p = -1;
-    if (local.ss_family == AF_INET) p = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
-    if (local.ss_family == AF_INET6) p = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
-    if (p == port) listen(static_cast<int>(fd), 4096);
+    if (PortOf(local) == port) listen(static_cast<int>(fd), 4096);
   }
   closedir(dir);
 }
