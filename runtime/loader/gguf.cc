@@ -1,10 +1,5 @@
 #include "runtime/loader/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -226,8 +221,6 @@ absl::StatusOr<GgufArray> ReadArray(Cursor& c, std::string_view what, int depth)
   return a;
 }
 
-std::string ErrnoText(int err) { return std::strerror(err); }
-
 }  // namespace
 
 std::string GgufValueTypeName(GgufValueType t) {
@@ -446,39 +439,11 @@ absl::Status GgufFile::ParseAll(const uint8_t* data, size_t size) {
 }
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    std::string msg = absl::StrCat(path, ": cannot open: ", ErrnoText(err));
-    return err == ENOENT ? absl::NotFoundError(msg) : absl::InvalidArgumentError(msg);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->name_ = path;
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size > 0) {
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat(path, ": mmap failed: ", ErrnoText(err)));
-    }
-    f->map_ = map;
-    f->map_size_ = size;
-  }
-  ::close(fd);  // the mapping keeps the file alive
-  static const uint8_t kEmpty[1] = {0};
-  const uint8_t* bytes = f->map_ != nullptr ? static_cast<const uint8_t*>(f->map_) : kEmpty;
-  TS_RETURN_IF_ERROR(f->ParseAll(bytes, size));
+  TS_ASSIGN_OR_RETURN(f->file_, MappedFile::Open(path));
+  TS_RETURN_IF_ERROR(f->ParseAll(f->file_.data(), f->file_.size()));
   return f;
-}
-
-GgufFile::~GgufFile() {
-  if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
 // ---- Accessors ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/loader/gguf_quants.h"
+#include "runtime/loader/mapped_file.h"
 
 namespace tessera::loader {
 
@@ -92,7 +93,7 @@ class GgufFile {
   // Parses `size` bytes at `data` as a whole file; the caller keeps them alive and unchanged for the
   // lifetime of the result. `name` labels error messages.
   static absl::StatusOr<std::unique_ptr<GgufFile>> Parse(const uint8_t* data, size_t size, std::string name);
-  ~GgufFile();
+  ~GgufFile() = default;
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
 
@@ -132,8 +133,7 @@ class GgufFile {
   absl::Status Mismatch(std::string_view key, const GgufValue& v, std::string_view wanted) const;
 
   std::string name_;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  MappedFile file_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -1,4 +1,6 @@
-// ggml tensor element types as stored in GGUF files: their block geometry and scalar dequantization.
+// ggml tensor element types as stored in GGUF files: their block geometry, the kernels' DType for
+// the ones Tessera runs, and dequantization (kernels::DequantizeRow, the one decoder of every block
+// format).
 //
 //   const GgmlTypeInfo* info = FindGgmlType(GgmlType::kQ4_1);   // 32 elements in 20 bytes
 //   std::vector<float> row(ne0);
@@ -6,8 +8,7 @@
 //
 // Quantized types pack `block_size` consecutive elements of a row into `type_size` bytes; a row of
 // n elements takes n / block_size blocks and n must be a multiple of block_size. The block layouts
-// are described beside each decoder in gguf_quants.cc. All multi-byte fields are little-endian and
-// blocks carry no alignment guarantee, so the decoders read them byte-wise.
+// are described in kernels/dtype.h.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "kernels/dtype.h"
 
 namespace tessera::loader {
 
@@ -56,7 +58,6 @@ struct GgmlTypeInfo {
   std::string_view name;  // "Q4_K"
   int64_t block_size;     // elements per block (1 for plain scalar types)
   int64_t type_size;      // bytes per block
-  bool dequantizable;     // DequantizeRow supports it
 };
 
 // The type with GGUF id `id`, or nullptr when the id is not a known ggml type.
@@ -68,6 +69,10 @@ std::string GgmlTypeName(GgmlType type);
 // Bytes taken by a row of `n` elements of `type`; nullopt when the type is unknown, n is negative
 // or not a multiple of the block size.
 std::optional<int64_t> GgmlRowBytes(GgmlType type, int64_t n);
+
+// The kernels' type for `type`: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K;
+// nullopt for the others.
+std::optional<kernels::DType> GgmlToDType(GgmlType type);
 
 // Decodes `n` consecutive elements (a whole number of blocks) starting at `src` into `dst`.
 // Supports F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K; any other type, or

@@ -1,10 +1,5 @@
 #include "runtime/loader/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -247,8 +242,6 @@ absl::Status CheckNoOverlap(std::vector<std::pair<Offsets, std::string>> ranges,
   return absl::OkStatus();
 }
 
-std::string ErrnoText(int err) { return std::strerror(err); }
-
 }  // namespace
 
 int64_t StDTypeSize(StDType t) {
@@ -325,44 +318,17 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(const uint8_t* file_dat
 // ---- SafetensorsFile ---------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    std::string msg = absl::StrCat(path, ": cannot open: ", ErrnoText(err));
-    return err == ENOENT ? absl::NotFoundError(msg) : absl::InvalidArgumentError(msg);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size > 0) {
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat(path, ": mmap failed: ", ErrnoText(err)));
-    }
-    file->map_ = map;
-    file->map_size_ = size;
-  }
-  ::close(fd);  // the mapping keeps the file alive
-
-  const auto* bytes = static_cast<const uint8_t*>(file->map_);
-  TS_ASSIGN_OR_RETURN(SafetensorsHeader header, ParseSafetensorsHeader(bytes, file->map_size_, path));
+  TS_ASSIGN_OR_RETURN(file->file_, MappedFile::Open(path));
+  const uint8_t* bytes = file->file_.data();
+  TS_ASSIGN_OR_RETURN(SafetensorsHeader header, ParseSafetensorsHeader(bytes, file->file_.size(), path));
   for (auto& [name, view] : header.tensors) {
     view.data = bytes + header.data_offset.at(name);
   }
   file->tensors_ = std::move(header.tensors);
   file->metadata_ = std::move(header.metadata);
   return file;
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
 // ---- Checkpoint --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/dtype.h"
+#include "runtime/loader/mapped_file.h"
 
 namespace tessera::loader {
 
@@ -59,7 +60,7 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(const uint8_t* file_dat
 class SafetensorsFile {
  public:
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
-  ~SafetensorsFile();
+  ~SafetensorsFile() = default;
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
@@ -70,8 +71,7 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  MappedFile file_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -95,34 +95,10 @@ class TensorSource {
 }  // namespace
 
 absl::StatusOr<kernels::DType> GgufTensorDType(const GgufTensorInfo& t, const std::string& file) {
-  switch (t.type) {
-    case GgmlType::kF32:
-      return kernels::DType::kF32;
-    case GgmlType::kF16:
-      return kernels::DType::kF16;
-    case GgmlType::kBF16:
-      return kernels::DType::kBF16;
-    case GgmlType::kQ8_0:
-      return kernels::DType::kQ8_0;
-    case GgmlType::kQ4_0:
-      return kernels::DType::kQ4_0;
-    case GgmlType::kQ4_1:
-      return kernels::DType::kQ4_1;
-    case GgmlType::kQ5_0:
-      return kernels::DType::kQ5_0;
-    case GgmlType::kQ5_1:
-      return kernels::DType::kQ5_1;
-    case GgmlType::kQ4_K:
-      return kernels::DType::kQ4_K;
-    case GgmlType::kQ5_K:
-      return kernels::DType::kQ5_K;
-    case GgmlType::kQ6_K:
-      return kernels::DType::kQ6_K;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, ": tensor '", t.name, "' has type ", loader::GgmlTypeName(t.type),
-          ", which the kernels cannot run (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)"));
-  }
+  if (std::optional<kernels::DType> d = loader::GgmlToDType(t.type)) return *d;
+  return absl::InvalidArgumentError(
+      absl::StrCat(file, ": tensor '", t.name, "' has type ", loader::GgmlTypeName(t.type),
+                   ", which the kernels cannot run (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)"));
 }
 
 absl::StatusOr<ModelConfig> GgufLlamaConfig(const GgufFile& f) {
