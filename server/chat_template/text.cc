@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "server/tokenizer/utf8.h"
+
 namespace tessera::chat_template::text {
 namespace {
 
@@ -140,23 +142,7 @@ char32_t Decode(std::string_view s, size_t* pos) {
   return c;
 }
 
-void Append(char32_t c, std::string* out) {
-  if (c < 0x80) {
-    out->push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
+void Append(char32_t c, std::string* out) { tokenizer::AppendUtf8(c, out); }
 
 std::vector<size_t> CodePointOffsets(std::string_view s) {
   std::vector<size_t> offsets;
