@@ -61,7 +61,9 @@ ABSL_FLAG(std::vector<std::string>, engine, {},
 ABSL_FLAG(std::string, worker_binary, "", "path of tessera-worker; default: next to tesserad");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads per worker; 0 = all cores");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "engine: most sequences in one step");
-ABSL_FLAG(int64_t, max_num_batched_tokens, 512, "engine: most new tokens in one step (prefill is chunked)");
+ABSL_FLAG(int64_t, max_num_batched_tokens, 0,
+          "engine: most new tokens in one step (prefill is chunked); 0 = 512, or the context length for --sp > 1 "
+          "(a prompt is split across the ranks in one step)");
 ABSL_FLAG(int64_t, kv_cache_bytes, 256ll << 20, "engine: KV cache size in bytes");
 ABSL_FLAG(int64_t, block_size, 16, "engine: KV cache block size in tokens");
 ABSL_FLAG(int64_t, max_model_len, 0, "context length; 0 = the model's");

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -46,7 +47,9 @@ ABSL_FLAG(int64_t, block_size, 16, "KV cache block size in tokens");
 ABSL_FLAG(int64_t, kv_cache_bytes, 256ll << 20, "KV cache size in bytes (when --num-kv-blocks is 0)");
 ABSL_FLAG(int64_t, num_kv_blocks, 0, "KV cache blocks; 0 = from --kv-cache-bytes");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "most sequences in one step");
-ABSL_FLAG(int64_t, max_num_batched_tokens, 512, "most new tokens in one step (prefill is chunked to fit)");
+ABSL_FLAG(int64_t, max_num_batched_tokens, 0,
+          "most new tokens in one step (prefill is chunked to fit); 0 = 512 for one rank, the context length for a "
+          "worker group (only a prefill's first chunk is split across the ranks)");
 ABSL_FLAG(int64_t, max_model_len, 0, "context length; 0 = the model's");
 ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of shared prompt prefixes");
 ABSL_FLAG(bool, exit_with_parent, true, "exit when the launching process dies");
@@ -147,6 +150,11 @@ int Run(int* argc, char*** argv) {
   opts.num_blocks = absl::GetFlag(FLAGS_num_kv_blocks);
   opts.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
   opts.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
+  if (opts.max_num_batched_tokens == 0) {
+    const int64_t context = absl::GetFlag(FLAGS_max_model_len) > 0 ? absl::GetFlag(FLAGS_max_model_len)
+                                                                    : (*model)->config().max_position_embeddings;
+    opts.max_num_batched_tokens = comm ? std::max<int64_t>(512, context) : 512;
+  }
   opts.max_model_len = absl::GetFlag(FLAGS_max_model_len);
   opts.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
   std::unique_ptr<worker::GroupLeader> leader;

@@ -32,9 +32,8 @@ def long_model(tmp_path_factory):
 
 
 def group_args(n, policy="auto"):
-    # The whole prompt in one step, so that its prefill is split across the ranks.
-    return ["--threads", "1", "--sp", str(n), "--sp-policy", policy, "--max-num-batched-tokens", "4096",
-            "--max-model-len", "4096"]
+    # Groups take a whole prompt in one step by default, so that its prefill is split across the ranks.
+    return ["--threads", "1", "--sp", str(n), "--sp-policy", policy, "--max-model-len", "4096"]
 
 
 def long_prompt_ids(seed=3):
@@ -150,7 +149,7 @@ def test_frontend_attaches_to_a_group_started_by_hand(start_daemon, build_dir, l
     group = subprocess.Popen(
         ["mpirun", "-np", "3", "--oversubscribe", os.path.join(build_dir, "worker", "tessera-worker"),
          "--model", long_model, "--port", "0", "--port_file", str(port_file), "--threads", "1",
-         "--max_num_batched_tokens", "4096", "--sp_policy", "token_ring"],
+         "--sp_policy", "token_ring"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         assert wait_until(lambda: port_file.exists() or group.poll() is not None, 120)
