@@ -8,15 +8,10 @@
 // probe and linear / sgemm ratios (medians when run with --benchmark_repetitions).
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
-#include <map>
-#include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "bench/kernels/stream_probe.h"
-#include "kernels/cpu/isa.h"
+#include "bench/kernels/bench_common.h"
 #include "kernels/cpu/ops.h"
 
 #if TESSERA_BENCH_OPENBLAS
@@ -27,24 +22,6 @@ namespace tessera::bench {
 namespace {
 
 using kernels::DType;
-using kernels::ThreadPool;
-
-constexpr int kThreadCounts[] = {1, 2};
-
-ThreadPool* Pool(int threads) {
-  static std::map<int, std::unique_ptr<ThreadPool>> pools;
-  auto& p = pools[threads];
-  if (!p) p = std::make_unique<ThreadPool>(threads);
-  return p.get();
-}
-
-std::vector<float> Random(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1, 1);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 // Weights [N, K] stored as `dt`.
 std::vector<uint8_t> Weights(int64_t n, DType dt, uint32_t seed) {
@@ -61,29 +38,8 @@ std::vector<uint8_t> Weights(int64_t n, DType dt, uint32_t seed) {
   return out;
 }
 
-void BM_StreamProbe(benchmark::State& state, int threads) {
-  const int64_t n = int64_t{512} << 20 >> 2;  // 512 MiB of f32, 16× the L3
-  const auto x = Random(n, 1);
-  for (auto _ : state) benchmark::DoNotOptimize(StreamSum(Pool(threads), x.data(), n));
-  state.counters["GB"] = benchmark::Counter(4.0 * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-// Cycles through enough copies of the weights (>= 512 MiB, like the probe) that every call reads
-// them from DRAM, as decode does with the weights of a whole model.
 void BM_Matvec(benchmark::State& state, DType dt, int64_t N, int64_t K, int threads) {
-  const auto x = Random(K, 2);
-  const int64_t bytes_per_copy = N * K * kernels::DTypeSize(dt);
-  const int64_t copies = ((int64_t{512} << 20) + bytes_per_copy - 1) / bytes_per_copy;
-  const std::vector<std::vector<uint8_t>> w(copies, Weights(N * K, dt, 3));
-  std::vector<float> y(N);
-  int64_t next = 0;
-  for (auto _ : state) {
-    kernels::Linear(Pool(threads), x.data(), 1, K, w[next].data(), dt, N, y.data());
-    next = next + 1 == copies ? 0 : next + 1;
-    benchmark::ClobberMemory();
-  }
-  const double bytes = static_cast<double>(N * K * kernels::DTypeSize(dt));
-  state.counters["GB"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  RunMatvec(state, Weights(N * K, dt, 3), dt, N, K, threads, /*cold=*/true);
 }
 
 void BM_Linear(benchmark::State& state, DType dt, int64_t S, int threads) {
@@ -112,12 +68,6 @@ void BM_Sgemm(benchmark::State& state, int64_t S, int threads) {
 }
 #endif
 
-std::string Name(const char* fmt, auto... args) {
-  char buf[128];
-  std::snprintf(buf, sizeof(buf), fmt, args...);
-  return buf;
-}
-
 void RegisterAll() {
   for (int t : kThreadCounts) {
     benchmark::RegisterBenchmark(Name("stream_probe/t%d", t).c_str(), BM_StreamProbe, t)->UseRealTime();
@@ -145,61 +95,25 @@ void RegisterAll() {
   }
 }
 
-// Console output as usual, plus each run's headline counter kept for the summary (the median
-// aggregate replaces single runs when there are repetitions).
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-      std::string name = run.run_name.function_name;  // without the /real_time and aggregate suffixes
-      for (const char* key : {"GB", "GFLOP"}) {
-        auto it = run.counters.find(key);
-        if (it == run.counters.end()) continue;
-        if (run.run_type == Run::RT_Aggregate || !values_.count(name)) values_[name] = it->second.value;
-      }
-    }
+// matvec/… against the probe at the same thread count; linear/… against sgemm of the same size.
+std::string Baseline(const std::string& name) {
+  const std::string tsuffix = name.substr(name.rfind('/'));
+  if (name.rfind("matvec/", 0) == 0) return "stream_probe" + tsuffix;
+  if (name.rfind("linear/", 0) == 0) {
+    const std::string size = name.substr(0, name.rfind('/'));
+    return "sgemm" + size.substr(size.rfind('/')) + tsuffix;
   }
-
-  void PrintSummary() const {
-    std::printf("\nSummary (kernels ISA: %s)\n", std::string(kernels::IsaName(kernels::ActiveIsa())).c_str());
-    std::printf("%-28s %10s %10s %8s\n", "case", "ours", "baseline", "ratio");
-    for (const auto& [name, value] : values_) {
-      std::string base;
-      const std::string tsuffix = name.substr(name.rfind('/'));
-      if (name.rfind("matvec/", 0) == 0) base = "stream_probe" + tsuffix;
-      if (name.rfind("linear/", 0) == 0) {
-        const std::string size = name.substr(0, name.rfind('/'));
-        base = "sgemm" + size.substr(size.rfind('/')) + tsuffix;
-      }
-      auto it = values_.find(base);
-      if (base.empty() || it == values_.end()) continue;
-      const char* unit = name.rfind("matvec/", 0) == 0 ? "GB/s" : "GFLOP/s";
-      std::printf("%-28s %10.2f %10.2f %8.2f  (%s vs %s)\n", name.c_str(), value, it->second, value / it->second, unit,
-                  base.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, double> values_;
-};
+  return "";
+}
 
 }  // namespace
 }  // namespace tessera::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("kernels ISA: %s (TESSERA_CPU_ISA overrides)\n",
-              std::string(tessera::kernels::IsaName(tessera::kernels::ActiveIsa())).c_str());
+  std::string banner;
 #if TESSERA_BENCH_OPENBLAS
-  std::printf("OpenBLAS: %s, core %s (OPENBLAS_CORETYPE overrides)\n", openblas_get_config(), openblas_get_corename());
+  banner = std::string("OpenBLAS: ") + openblas_get_config() + ", core " + openblas_get_corename() +
+           " (OPENBLAS_CORETYPE overrides)";
 #endif
-  tessera::bench::RegisterAll();
-  tessera::bench::SummaryReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintSummary();
-  benchmark::Shutdown();
-  return 0;
+  return tessera::bench::RunBenchmarks(argc, argv, banner, tessera::bench::RegisterAll, tessera::bench::Baseline);
 }

@@ -10,42 +10,21 @@
 // (medians when run with --benchmark_repetitions).
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
 #include <cstring>
-#include <map>
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "bench/kernels/stream_probe.h"
-#include "kernels/cpu/isa.h"
+#include "bench/kernels/bench_common.h"
 #include "kernels/cpu/ops.h"
 
 namespace tessera::bench {
 namespace {
 
 using kernels::DType;
-using kernels::ThreadPool;
 
-constexpr int kThreadCounts[] = {1, 2};
 constexpr DType kTypes[] = {DType::kQ4_1, DType::kQ6_K, DType::kQ8_0, DType::kQ4_0,
                             DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K};
-
-ThreadPool* Pool(int threads) {
-  static std::map<int, std::unique_ptr<ThreadPool>> pools;
-  auto& p = pools[threads];
-  if (!p) p = std::make_unique<ThreadPool>(threads);
-  return p.get();
-}
-
-std::vector<float> Random(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1, 1);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 // Offsets of the f16 scale fields in one block of `dt` (random bytes there could be inf/NaN).
 std::vector<int> HalfOffsets(DType dt) {
@@ -85,27 +64,8 @@ std::vector<uint8_t> Weights(DType dt, int64_t n_rows, int64_t K, uint32_t seed)
   return out;
 }
 
-void BM_StreamProbe(benchmark::State& state, int threads) {
-  const int64_t n = int64_t{512} << 20 >> 2;  // 512 MiB of f32
-  const auto x = Random(n, 1);
-  for (auto _ : state) benchmark::DoNotOptimize(StreamSum(Pool(threads), x.data(), n));
-  state.counters["GB"] = benchmark::Counter(4.0 * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
 void BM_Matvec(benchmark::State& state, DType dt, int64_t N, int64_t K, int threads, bool cold) {
-  const auto x = Random(K, 2);
-  const int64_t bytes_per_copy = N * kernels::DTypeRowBytes(dt, K);
-  const int64_t copies = cold ? ((int64_t{512} << 20) + bytes_per_copy - 1) / bytes_per_copy : 1;
-  const std::vector<std::vector<uint8_t>> w(copies, Weights(dt, N, K, 3));
-  std::vector<float> y(N);
-  int64_t next = 0;
-  for (auto _ : state) {
-    kernels::Linear(Pool(threads), x.data(), 1, K, w[next].data(), dt, N, y.data());
-    next = next + 1 == copies ? 0 : next + 1;
-    benchmark::ClobberMemory();
-  }
-  state.counters["GB"] =
-      benchmark::Counter(static_cast<double>(bytes_per_copy) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  RunMatvec(state, Weights(dt, N, K, 3), dt, N, K, threads, cold);
 }
 
 void BM_Linear(benchmark::State& state, DType dt, int64_t M, int64_t S, int threads) {
@@ -117,12 +77,6 @@ void BM_Linear(benchmark::State& state, DType dt, int64_t M, int64_t S, int thre
     benchmark::ClobberMemory();
   }
   state.counters["GFLOP"] = benchmark::Counter(2.0 * M * S * S / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-std::string Name(const char* fmt, auto... args) {
-  char buf[128];
-  std::snprintf(buf, sizeof(buf), fmt, args...);
-  return buf;
 }
 
 void RegisterAll() {
@@ -152,58 +106,20 @@ void RegisterAll() {
   }
 }
 
-// Console output as usual, plus each run's headline counter kept for the summary (the median
-// aggregate replaces single runs when there are repetitions).
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-      std::string name = run.run_name.function_name;
-      for (const char* key : {"GB", "GFLOP"}) {
-        auto it = run.counters.find(key);
-        if (it == run.counters.end()) continue;
-        if (run.run_type == Run::RT_Aggregate || !values_.count(name)) values_[name] = it->second.value;
-      }
-    }
+// qmatvec/… against the probe at the same thread count; qlinear/… against f32 weights of the same shape.
+std::string Baseline(const std::string& name) {
+  const std::string tsuffix = name.substr(name.rfind('/'));
+  if (name.rfind("qmatvec/", 0) == 0) return "stream_probe" + tsuffix;
+  if (name.rfind("qlinear/", 0) == 0) {
+    const std::string shape = name.substr(0, name.rfind('/'));
+    return "linear/f32" + shape.substr(shape.rfind('/')) + tsuffix;
   }
-
-  void PrintSummary() const {
-    std::printf("\nSummary (kernels ISA: %s)\n", std::string(kernels::IsaName(kernels::ActiveIsa())).c_str());
-    std::printf("%-30s %10s %10s %8s\n", "case", "ours", "baseline", "ratio");
-    for (const auto& [name, value] : values_) {
-      std::string base;
-      const std::string tsuffix = name.substr(name.rfind('/'));
-      const bool matvec = name.rfind("qmatvec/", 0) == 0;
-      if (matvec) base = "stream_probe" + tsuffix;
-      if (name.rfind("qlinear/", 0) == 0) {
-        const std::string shape = name.substr(0, name.rfind('/'));
-        base = "linear/f32" + shape.substr(shape.rfind('/')) + tsuffix;
-      }
-      auto it = values_.find(base);
-      if (base.empty() || it == values_.end()) continue;
-      std::printf("%-30s %10.2f %10.2f %8.2f  (%s vs %s)\n", name.c_str(), value, it->second, value / it->second,
-                  matvec ? "GB/s" : "GFLOP/s", base.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, double> values_;
-};
+  return "";
+}
 
 }  // namespace
 }  // namespace tessera::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("kernels ISA: %s (TESSERA_CPU_ISA overrides)\n",
-              std::string(tessera::kernels::IsaName(tessera::kernels::ActiveIsa())).c_str());
-  tessera::bench::RegisterAll();
-  tessera::bench::SummaryReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintSummary();
-  benchmark::Shutdown();
-  return 0;
+  return tessera::bench::RunBenchmarks(argc, argv, "", tessera::bench::RegisterAll, tessera::bench::Baseline);
 }
