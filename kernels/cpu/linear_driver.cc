@@ -43,17 +43,11 @@ thread_local PackBuffer tls_b;
 // Quantized activations of the calling thread, kept for later calls.
 thread_local std::vector<Q8Block> tls_xq;
 
-// Byte offset of element (row, col) of a [*, K] matrix of `dt`; col on a block boundary.
-int64_t ElementOffset(DType dt, int64_t K, int64_t row, int64_t col) {
-  return row * DTypeRowBytes(dt, K) + DTypeRowBytes(dt, col);
-}
-
-// y[i, j] = Σ_k x[i, k] · w[j, k] for i < m, j < n: x [m, K] (row stride K), w [n, K] of `dt`
-// (row stride K), y row stride ldy. The loop nest of a BLIS-style GEMM.
+// y[i, j] = Σ_k x[i, k] · w[j, k] for i < m, j < n: x [m, K] (row stride K), w [n, K] of float
+// type `dt` (row stride K), y row stride ldy. The loop nest of a BLIS-style GEMM.
 void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, const char* w, DType dt, int64_t n,
               float* y, int64_t ldy) {
-  const int64_t bs = DTypeBlockSize(dt);
-  const int64_t kc = bs == 1 ? BalancedBlock(K, kern.kc, 8) : BalancedBlock(K, std::max(kern.kc, bs), bs);
+  const int64_t kc = BalancedBlock(K, kern.kc, 8);
   const int64_t nc = BalancedBlock(n, kern.nc, kern.nr);
   const int64_t mc = BalancedBlock(m, kern.mc, kern.mr);
   float* bp = tls_b.Get(RoundUp(nc, kern.nr) * kc);
@@ -62,7 +56,7 @@ void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, c
     const int64_t ncur = std::min(nc, n - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kcur = std::min(kc, K - pc);
-      kern.pack_b(w + ElementOffset(dt, K, jc, pc), dt, K, ncur, kcur, bp);
+      kern.pack_b(w + (jc * K + pc) * DTypeSize(dt), dt, K, ncur, kcur, bp);
       for (int64_t ic = 0; ic < m; ic += mc) {
         const int64_t mcur = std::min(mc, m - ic);
         kern.pack_a(x + ic * K + pc, K, mcur, kcur, ap);
@@ -79,23 +73,26 @@ void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, c
 
 }  // namespace
 
-// d = max|x| / 127, q = round(x / d) (ties to even), so |x − d·q| <= d/2 (up to the rounding of
-// 1/d). An all-zero block gets d = 0, q = 0.
-void QuantizeActivations(const float* x, int64_t K, Q8Block* xq) {
+void QuantizeActivations(const float* x, int64_t K, DType w_dtype, Q8Block* xq) {
+  const bool f16 = Q8ScalesAreF16(w_dtype);
+  auto round_f16 = [](float v) { return F16ToF32(F32ToF16(v)); };
   for (int64_t b = 0; b < K / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
     const float d = amax / 127.0f;
-    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
     for (int i = 0; i < 32; ++i) {
-      const long q = std::clamp(std::lrint(xb[i] * id), -127L, 127L);
+      // |x·id| <= 127 up to one rounding, so the result is within [−127, 127]; lrint rounds half to
+      // even in the default rounding mode.
+      const long q = std::lrint(xb[i] * id);
       xq[b].q[i] = static_cast<int8_t>(q);
       sum += static_cast<int>(q);
     }
-    xq[b].d = d;
-    xq[b].s = d * static_cast<float>(sum);
+    const float s = d * static_cast<float>(sum);
+    xq[b].d = f16 ? round_f16(d) : d;
+    xq[b].s = f16 ? round_f16(s) : s;
   }
 }
 
@@ -110,21 +107,39 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
   const int64_t row_bytes = DTypeRowBytes(w_dtype, K);
   // At least 64 KiB of weight rows per chunk, so that claiming a chunk costs nothing in comparison.
   const int64_t grain = std::max<int64_t>(1, 65536 / row_bytes);
-  if (DTypeIsQuantized(w_dtype) && M <= kLinearQuantizedActivationMaxM) {
+  if (DTypeIsQuantized(w_dtype)) {
     const int64_t nb = K / 32;
     if (static_cast<int64_t>(tls_xq.size()) < M * nb) tls_xq.resize(M * nb);
-    const Q8Block* xq = tls_xq.data();
-    for (int64_t m = 0; m < M; ++m) QuantizeActivations(x + m * K, K, tls_xq.data() + m * nb);
+    Q8Block* xq = tls_xq.data();
+    auto quantize = [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) kern.quantize(x + m * K, K, w_dtype, xq + m * nb);
+    };
+    if (pool != nullptr && M > 1) {
+      pool->ParallelFor(M, quantize, std::max<int64_t>(1, 16384 / K));
+    } else {
+      quantize(0, M);
+    }
     const auto* wq = static_cast<const uint8_t*>(w);
-    auto rows = [&](int64_t n0, int64_t n1) { kern.quant_rows(w_dtype, xq, M, K, wq, row_bytes, n0, n1, y, N); };
+    // Weight rows in tiles of about 16 KiB (L1), each run against all of x kQuantRowsMaxM rows at a
+    // time, so that a prefill reads every weight block from memory once.
+    const int64_t tile = std::max<int64_t>(1, 16384 / row_bytes);
+    auto rows = [&](int64_t n0, int64_t n1) {
+      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
+        const int64_t t1 = std::min(n1, t0 + tile);
+        for (int64_t m = 0; m < M; m += kQuantRowsMaxM) {
+          kern.quant_rows(w_dtype, xq + m * nb, std::min(kQuantRowsMaxM, M - m), K, wq, row_bytes, t0, t1, y + m * N,
+                          N);
+        }
+      }
+    };
     if (pool != nullptr) {
-      pool->ParallelFor(N, rows, grain);
+      pool->ParallelFor(N, rows, M <= kQuantRowsMaxM ? grain : std::min(grain, tile));
     } else {
       rows(0, N);
     }
     return;
   }
-  if (M <= kern.max_skinny_m && !DTypeIsQuantized(w_dtype)) {
+  if (M <= kern.max_skinny_m) {
     auto rows = [&](int64_t n0, int64_t n1) { kern.skinny(x, M, K, w, w_dtype, n0, n1, y, N); };
     if (pool != nullptr) {
       pool->ParallelFor(N, rows, grain);

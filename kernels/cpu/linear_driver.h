@@ -8,10 +8,10 @@
 //    computes mr×nr tiles of y from them in registers. Threads split N (or M when N is small).
 //    Cache levels: micro-panel of b (kc·nr floats) in L1, block of a (mc·kc) in L2, panel of b
 //    (kc·nc) in L3.
-//  * quantized weights (dtype.h): for M <= kLinearQuantizedActivationMaxM the rows of x are
-//    quantized to Q8Blocks once and quant_rows computes integer block dot products, threads over N;
-//    beyond that the GEMM above runs with pack_b dequantizing whole blocks (kc is then a multiple
-//    of the block size).
+//  * quantized weights (dtype.h), every M: the rows of x are quantized to Q8Blocks once and
+//    quant_rows computes integer block dot products (llama.cpp's ggml_vec_dot_<type>_q8_<0|1>),
+//    threads over N. Each thread walks its rows in tiles that stay in L1 and runs every group of up
+//    to kQuantRowsMaxM rows of x over a tile before moving on.
 #pragma once
 
 #include <cstdint>
@@ -20,17 +20,31 @@
 
 namespace tessera::kernels {
 
-// 32 activations quantized to int8: x[i] ≈ d·q[i], d = max|x|/127, s = d·Σq (the term that a
-// weight block's offset multiplies).
+// 32 activations quantized to int8, x[i] ≈ d·q[i], and s ≈ d·Σq (the term that a weight block's
+// offset or min multiplies). For the weight types whose llama.cpp dot product takes block_q8_0 or
+// block_q8_1 activations (Q8_0, Q4_0, Q5_0 → q8_0; Q4_1, Q5_1 → q8_1) this is that block exactly:
+//     amax = max|x|,  d = amax / 127,  q = round_half_even(x · (127 / amax))  (0 when amax = 0),
+//     d and s = d·Σq each rounded to f16 (stored here widened back to f32).
+// The K-quants use the same q and d and s in f32 (llama.cpp quantizes them per 256 into block_q8_K
+// instead; per 32 is at least as accurate).
 struct Q8Block {
   float d;
   float s;
   int8_t q[32];
 };
 
-// xq[b] for b < K/32 from x[0, K); K a multiple of 32. Shared by every ISA, so that all of them
-// see the same integers.
-void QuantizeActivations(const float* x, int64_t K, Q8Block* xq);
+// Whether Q8Block::d and ::s are rounded to f16 for weights of `w_dtype` (see Q8Block).
+constexpr bool Q8ScalesAreF16(DType w_dtype) {
+  return w_dtype == DType::kQ8_0 || w_dtype == DType::kQ4_0 || w_dtype == DType::kQ4_1 || w_dtype == DType::kQ5_0 ||
+         w_dtype == DType::kQ5_1;
+}
+
+// xq[b] for b < K/32 from x[0, K), for multiplying weights of `w_dtype`; K a multiple of 32. The
+// scalar statement of LinearKernels::quantize: every ISA's version gives the same bits.
+void QuantizeActivations(const float* x, int64_t K, DType w_dtype, Q8Block* xq);
+
+// The most rows of x that one LinearKernels::quant_rows call takes.
+inline constexpr int64_t kQuantRowsMaxM = 4;
 
 struct LinearKernels {
   // y[m, n] = Σ_k x[m, k] · w[n, k] for m < M, n in [n0, n1). x: [M, K]; w: [N, K] of `dt`;
@@ -44,8 +58,7 @@ struct LinearKernels {
   // x: row stride ldx.
   void (*pack_a)(const float* x, int64_t ldx, int64_t m, int64_t kc, float* dst);
   // dst[p][kk][j] = f32(w[p·nr + j, kk]) for j < nr (0 past n rows), kk < kc: ceil(n/nr) panels.
-  // w points at the first element of the block; ldw is its row stride in elements. For a quantized
-  // dt, w is at a block boundary and kc, ldw are multiples of the block size.
+  // w points at the first element of the block; ldw is its row stride in elements. Float dt only.
   void (*pack_b)(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst);
   // c[i, j] (+)= Σ_kk a[kk][i] · b[kk][j] for i < m <= mr, j < n <= nr; c: row stride ldc.
   // Adds to c when `accumulate`, else overwrites it. a, b are 64-byte-aligned packed panels.
@@ -53,8 +66,11 @@ struct LinearKernels {
                 bool accumulate);
   // Quantized w: y[m, n] = Σ_b dot(block b of w row n, xq[m·(K/32) + b]) for m < M, n in [n0, n1).
   // xq: [M, K/32]; w: N rows of row_bytes bytes of `dt` blocks; y: row stride ldy.
+  // 1 <= M <= kQuantRowsMaxM.
   void (*quant_rows)(DType dt, const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
                      int64_t n1, float* y, int64_t ldy);
+  // QuantizeActivations, bit for bit.
+  void (*quantize)(const float* x, int64_t K, DType w_dtype, Q8Block* xq);
 };
 
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,

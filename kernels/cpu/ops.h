@@ -22,24 +22,23 @@
 namespace tessera::kernels {
 
 // y[M,N] = x[M,K] · w[N,K]ᵀ   (torch: y = x @ w.T, i.e. nn.Linear without bias)
-// M == 1 takes the matvec (decode) path, M > 1 the blocked matmul (prefill) path.
+// Float weights: small M takes the matvec (decode) path, larger M the blocked f32 matmul (prefill).
 // x, y: f32 row-major; w: `w_dtype`, row-major [N, K]: for a quantized type each of the N rows is
 // DTypeRowBytes(w_dtype, K) bytes of blocks (a GGUF tensor of ne0 = K, ne1 = N), read in place.
 // `pool` may be null (single thread). Requires LinearSupports(w_dtype, K).
 //
-// Quantized weights, accuracy:
-//  * M <= kLinearQuantizedActivationMaxM (decode): each row of x is quantized to int8 per block of
-//    32 (d = max|x|/127 in f32, q = round(x/d)) and multiplied with the weight blocks in integer
-//    arithmetic, as llama.cpp does. The result differs from x·dequant(w)ᵀ by at most
-//        Σ_blocks b  (d_b / 2) · Σ_{k in b} |dequant(w)[n, k]|   (+ f32 rounding of the sums),
-//    i.e. at most about 2⁻⁸·Σ|x·w|, usually far less as the errors cancel: for Gaussian x and
-//    random blocks, K = 2048, the RMS error is about 0.5% of the RMS of y.
-//  * larger M (prefill): weight blocks are dequantized into the f32 GEMM's packed panels, so the
-//    result is x·dequant(w)ᵀ with f32 rounding only.
+// Quantized weights (any M): each row of x is quantized to int8 per block of 32 and multiplied with
+// the weight blocks in integer arithmetic, with llama.cpp's numerics: for Q8_0, Q4_0, Q5_0, Q4_1 and
+// Q5_1 weights the activations are exactly ggml's block_q8_0 / block_q8_1 (d = max|x|/127 rounded
+// to f16, q = round(x·127/max|x|), s = d·Σq rounded to f16; see Q8Block in linear_driver.h), and
+// each block contributes d_w·d·Σ q_w·q (+ m_w·s), as ggml_vec_dot_<type>_q8_<0|1> does, prompt
+// rows included (ggml quantizes src1 of every quantized mul_mat). The result differs from
+// x·dequant(w)ᵀ by at most
+//     Σ_blocks b  Σ_{k in b} |dequant(w)[n, k]|·|x_k − d·q_k|  +  |m_w|·|s − d·Σq|   (+ f32 rounding),
+// with |x_k − d·q_k| <= d/2 + 127·|d − max|x|/127| ≈ 0.56·d (d here before its f16 rounding), i.e. about 2⁻⁸·Σ|x·w| at
+// worst and far less as the errors cancel: for Gaussian x and random blocks, K = 2048, the RMS error is about 0.5% of
+// the RMS of y.
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y);
-
-// Linear quantizes activations for M up to this, and is float-exact beyond (see Linear).
-inline constexpr int64_t kLinearQuantizedActivationMaxM = 4;
 
 // Whether Linear accepts weights of `w_dtype` with rows of K elements: every DType, with K a
 // multiple of DTypeBlockSize(w_dtype) (32 or 256 for quantized types) and K >= 0.

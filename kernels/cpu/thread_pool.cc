@@ -1,5 +1,7 @@
 #include "kernels/cpu/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <atomic>
 
@@ -22,32 +24,41 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks() {
-  for (;;) {
-    int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= num_chunks_) return;
-    int64_t begin = c * chunk_;
-    int64_t end = std::min(n_, begin + chunk_);
-    (*fn_)(begin, end);
+void ThreadPool::RunChunks(uint64_t gen) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  while (Generation(s) == gen && Next(s) < Total(s)) {
+    if (!state_.compare_exchange_weak(s, s + kNextOne, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      continue;  // s now holds the current state
+    }
+    const int64_t total = Total(s);
+    const int64_t begin = Next(s) * chunk_;
+    (*fn_)(begin, std::min(n_, begin + chunk_));
+    if (done_chunks_.fetch_add(1, std::memory_order_acq_rel) + 1 == total) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
+    s = state_.load(std::memory_order_acquire);
   }
 }
 
 void ThreadPool::WorkerLoop(int /*index*/) {
   uint64_t seen = 0;
   for (;;) {
+    // Poll for the next loop for kSpinFor, then sleep.
+    const auto deadline = std::chrono::steady_clock::now() + kSpinFor;
+    for (int i = 0; Generation(state_.load(std::memory_order_acquire)) == seen; ++i) {
+      _mm_pause();
+      if (i % 64 == 63 && std::chrono::steady_clock::now() > deadline) break;
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      work_cv_.wait(lock, [&] { return stop_ || Generation(state_.load(std::memory_order_acquire)) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = Generation(state_.load(std::memory_order_acquire));
     }
     tls_in_parallel_region = true;
-    RunChunks();
+    RunChunks(seen);
     tls_in_parallel_region = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_workers_ == 0) done_cv_.notify_one();
-    }
   }
 }
 
@@ -60,23 +71,32 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     return;
   }
   // A few chunks per thread balances uneven rows without much claiming overhead.
-  const int64_t num_chunks = std::min<int64_t>(max_chunks, int64_t{num_threads_} * 4);
+  const int64_t num_chunks = std::min<int64_t>({max_chunks, int64_t{num_threads_} * 4, 0xffff});
   std::lock_guard<std::mutex> call_lock(call_mu_);
-  std::unique_lock<std::mutex> lock(mu_);
-  fn_ = &fn;
-  n_ = n;
-  chunk_ = (n + num_chunks - 1) / num_chunks;
-  num_chunks_ = (n + chunk_ - 1) / chunk_;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  pending_workers_ = static_cast<int>(workers_.size());
-  ++generation_;
-  lock.unlock();
+  const int64_t chunk = (n + num_chunks - 1) / num_chunks;
+  const int64_t total = (n + chunk - 1) / chunk;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn_ = &fn;
+    n_ = n;
+    chunk_ = chunk;
+    done_chunks_.store(0, std::memory_order_relaxed);
+    gen = Generation(state_.load(std::memory_order_relaxed)) + 1;
+    state_.store(gen << 32 | static_cast<uint64_t>(total), std::memory_order_release);
+  }
   work_cv_.notify_all();
   tls_in_parallel_region = true;
-  RunChunks();
+  RunChunks(gen);
   tls_in_parallel_region = false;
-  lock.lock();
-  done_cv_.wait(lock, [&] { return pending_workers_ == 0; });
+  // Chunks that workers claimed end soon after ours: poll, then sleep.
+  const auto deadline = std::chrono::steady_clock::now() + kSpinFor;
+  for (int i = 0; done_chunks_.load(std::memory_order_acquire) != total; ++i) {
+    _mm_pause();
+    if (i % 64 == 63 && std::chrono::steady_clock::now() > deadline) break;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return done_chunks_.load(std::memory_order_acquire) == total; });
   fn_ = nullptr;
 }
 

@@ -17,9 +17,10 @@ constexpr LinearKernels kKernels{
     .mc = 120,
     .nc = 2048,
     .pack_a = simd::PackA<V, 6>,
-    .pack_b = simd::QuantX86<V>::PackB<16>,
+    .pack_b = simd::PackB<V, 16>,
     .micro = simd::Micro<V, 6, 2>,
     .quant_rows = simd::QuantX86<V>::Rows,
+    .quantize = simd::QuantX86<V>::Quantize,
 };
 
 }  // namespace

@@ -17,9 +17,10 @@ constexpr LinearKernels kKernels{
     .mc = 128,
     .nc = 2048,
     .pack_a = simd::PackA<V, 8>,
-    .pack_b = simd::QuantX86<V>::PackB<32>,
+    .pack_b = simd::PackB<V, 32>,
     .micro = simd::Micro<V, 8, 2>,
     .quant_rows = simd::QuantX86<V>::Rows,
+    .quantize = simd::QuantX86<V>::Quantize,
 };
 
 }  // namespace

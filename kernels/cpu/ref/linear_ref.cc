@@ -19,29 +19,16 @@ float WeightAt(const void* w, DType dt, int64_t i) {
   return static_cast<const float*>(w)[i];
 }
 
-// Quantized w: activations quantized per 32 (QuantRows) for small M, else each weight row is
-// dequantized once and multiplied in f32 — the same split as the SIMD versions.
+// Quantized w: activations quantized per 32 (QuantizeActivations), integer block dot products
+// (QuantRows) — the same arithmetic as the SIMD versions.
 void LinearQuantized(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType dt, int64_t N,
                      float* y) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const int64_t row_bytes = DTypeRowBytes(dt, K);
-  std::vector<Q8Block> xq;
-  if (M <= kLinearQuantizedActivationMaxM) {
-    xq.resize(M * (K / 32));
-    for (int64_t m = 0; m < M; ++m) QuantizeActivations(x + m * K, K, xq.data() + m * (K / 32));
-  }
-  auto cols = [&](int64_t n0, int64_t n1) {
-    if (!xq.empty()) return QuantRows(dt, xq.data(), M, K, wb, row_bytes, n0, n1, y, N);
-    std::vector<float> row(K);
-    for (int64_t n = n0; n < n1; ++n) {
-      DequantizeRow(dt, wb + n * row_bytes, K, row.data());
-      for (int64_t m = 0; m < M; ++m) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < K; ++k) acc += x[m * K + k] * row[k];
-        y[m * N + n] = acc;
-      }
-    }
-  };
+  const int64_t nb = K / 32;
+  std::vector<Q8Block> xq(M * nb);
+  for (int64_t m = 0; m < M; ++m) QuantizeActivations(x + m * K, K, dt, xq.data() + m * nb);
+  auto cols = [&](int64_t n0, int64_t n1) { QuantRows(dt, xq.data(), M, K, wb, row_bytes, n0, n1, y, N); };
   if (pool != nullptr) {
     pool->ParallelFor(N, cols, 16);
   } else {

@@ -1,7 +1,8 @@
 // Scalar statement of the quantized-weight dot products of Linear (see linear_driver.h): each
 // 32-element sub-block of a weight row is written as
-//     w[i] = d · c[i / 16] · q[i] + m       (q, c small integers; d, m floats)
-// and multiplied with 32 int8 activations x[i] ≈ dx · qx[i], s = dx · Σ qx:
+//     w[i] = d · c[i / 16] · q[i] + m       (q, c small integers; d, m floats; m = 0 except for
+//                                            Q4_1, Q5_1 and the K-quants' mins)
+// and multiplied with 32 int8 activations x[i] ≈ dx · qx[i], s ≈ dx · Σ qx (Q8Block):
 //     Σ w[i]·x[i] ≈ d · dx · Σ_h c[h] · Σ_{i in half h} q[i]·qx[i]  +  m · s
 // The SIMD versions compute the same integer sums.
 #include <algorithm>
@@ -47,7 +48,11 @@ void GetSub32(DType dt, const uint8_t* w, int64_t j, Sub32* s) {
       s->q[i] = (qs[i] & 15) | static_cast<int>((h >> i) & 1) << 4;
       s->q[i + 16] = (qs[i] >> 4) | static_cast<int>((h >> (i + 16)) & 1) << 4;
     }
-    s->m = has_min ? Half(b + 2) : -static_cast<float>(five ? 16 : 8) * s->d;
+    if (has_min) {
+      s->m = Half(b + 2);
+    } else {
+      for (int& q : s->q) q -= five ? 16 : 8;  // signed, as ggml's q8_0 dot products take them
+    }
     return;
   }
   const uint8_t* b = w + (j / 8) * DTypeBlockBytes(dt);

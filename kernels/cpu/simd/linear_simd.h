@@ -168,7 +168,7 @@ void PackB(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* d
       return PackBDtype<V, DType::kBF16, kNr>(w, ldw, n, kc, dst);
     case DType::kF16:
       return PackBDtype<V, DType::kF16, kNr>(w, ldw, n, kc, dst);
-    default:  // quantized types: QuantX86<V>::PackB (quant_x86.h)
+    default:  // quantized types never reach the GEMM (LinearDriver)
       return;
   }
 }

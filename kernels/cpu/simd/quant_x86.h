@@ -5,11 +5,12 @@
 //
 // Per 32-element sub-block the weights are unpacked to 32 bytes q, then
 //   unsigned q (0..63):  p = madd(maddubs(q, qx), c)    int16 pairs of q·qx, × c, summed in int32
-//   signed q (Q8_0, Q6_K − 32): the same with |q| and sign(qx, q)
+//   signed q (Q8_0, Q4_0 − 8, Q5_0 − 16, Q6_K − 32): the same with |q| and sign(qx, q)
 // where c is 1 or the sub-block's integer scale per half of 16. No overflow: a maddubs pair is at
 // most 2·63·127 = 16002 (2·128·127 = 32512 for Q8_0) < 2^15, and × c (|c| <= 128) fits in int32.
 // The 8 int32 lanes are converted to f32 and accumulated as acc += p · (d·dx), and the block's
-// offset or min adds m·s (Q8Block::s = dx·Σqx) to a scalar.
+// min adds m·s (Q8Block::s ≈ dx·Σqx) to a scalar. Quantize is QuantizeActivations in 256-bit
+// vectors (same operations in the same f32 rounding, so the same bits).
 #pragma once
 
 #include <immintrin.h>
@@ -89,16 +90,10 @@ struct QuantX86 {
         4);
   }
 
-  // Offset-type blocks add their offset through a multiple of d: Q4_0 w = d·q − 8d, Q5_0 −16d.
-  template <DType D>
-  static constexpr float kOffsetFactor = D == DType::kQ4_0   ? -8.0f
-                                         : D == DType::kQ5_0 ? -16.0f
-                                                             : 1.0f;
-
   // One 32-element block of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 at blk against xq[m·nb] for m < kM.
-  // dm = (d, m') with m' = m (Q4_1, Q5_1) or d (Q4_0, Q5_0, scaled by kOffsetFactor at the end);
-  // one multiply by (dx, s) gives both the block scale d·dx and the offset term m'·s, which
-  // accumulates in lane 1 of accm.
+  // Q4_1 / Q5_1: dm = (d, m); one multiply by (dx, s) gives both the block scale d·dx and the min
+  // term m·s, which accumulates in lane 1 of accm. The others have signed q (q − 8, q − 16 for
+  // Q4_0 / Q5_0), so the whole block is one integer dot product times d·dx, as in ggml.
   template <DType D, int kM>
   static void SmallBlock(const uint8_t* blk, const Q8Block* xq, int64_t nb, __m256 (&acc)[kM], __m128 (&accm)[kM]) {
     constexpr bool kMin = D == DType::kQ4_1 || D == DType::kQ5_1;
@@ -110,7 +105,7 @@ struct QuantX86 {
     } else {
       uint16_t d16;
       std::memcpy(&d16, blk, 2);
-      fields = d16 * 0x10001u;
+      fields = d16;
     }
     const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(fields)));
     if constexpr (D == DType::kQ8_0) {
@@ -119,15 +114,21 @@ struct QuantX86 {
       const uint8_t* qs = blk + (kMin ? 4 : 2) + (kFive ? 4 : 0);
       q = Nibbles(qs);
       if constexpr (kFive) q = _mm256_or_si256(q, HighBits(blk + (kMin ? 4 : 2)));
+      if constexpr (!kMin) q = _mm256_sub_epi8(q, _mm256_set1_epi8(kFive ? 16 : 8));
     }
 #pragma GCC unroll 4
     for (int m = 0; m < kM; ++m) {
       const Q8Block& x = xq[m * nb];
       const __m256i qx = Load32(x.q);
-      const __m256i p = D == DType::kQ8_0 ? DotS(q, qx) : DotU(q, qx);
-      const __m128 prod = _mm_mul_ps(dm, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(&x.d))));
-      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[m]);
-      if constexpr (D != DType::kQ8_0) accm[m] = _mm_add_ps(accm[m], prod);
+      const __m256i p = kMin ? DotU(q, qx) : DotS(q, qx);
+      if constexpr (kMin) {
+        const __m128 prod = _mm_mul_ps(dm, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(&x.d))));
+        acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[m]);
+        accm[m] = _mm_add_ps(accm[m], prod);
+      } else {
+        const __m128 prod = _mm_mul_ss(dm, _mm_load_ss(&x.d));
+        acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[m]);
+      }
     }
   }
 
@@ -154,7 +155,7 @@ struct QuantX86 {
       if (b < nb) SmallBlock<D, kM>(w + b * kBytes, xq + b, nb, acc[0], accm[0]);
       for (int m = 0; m < kM; ++m) {
         const __m128 sum = _mm_add_ps(accm[0][m], accm[1][m]);
-        tail[m] = kOffsetFactor<D> * _mm_cvtss_f32(_mm_movehdup_ps(sum));
+        tail[m] = _mm_cvtss_f32(_mm_movehdup_ps(sum));
       }
     } else if constexpr (D == DType::kQ4_K || D == DType::kQ5_K) {
       constexpr bool kFive = D == DType::kQ5_K;
@@ -242,6 +243,42 @@ struct QuantX86 {
     for (int m = 0; m < kM; ++m) out[m] = ReduceAdd(_mm256_add_ps(acc[0][m], acc[1][m])) + tail[m];
   }
 
+  // LinearKernels::quantize (QuantizeActivations).
+  static void Quantize(const float* x, int64_t K, DType w_dtype, Q8Block* xq) {
+    const bool f16 = Q8ScalesAreF16(w_dtype);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < K / 32; ++b, x += 32) {
+      __m256 v[4];
+      __m256 amax = _mm256_setzero_ps();
+      for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+      }
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float max_abs = _mm_cvtss_f32(m4);
+      const float d = max_abs / 127.0f;
+      const __m256 id = _mm256_set1_ps(max_abs != 0.0f ? 127.0f / max_abs : 0.0f);
+      // cvtps_epi32 rounds in the MXCSR mode, half to even by default, as lrint does.
+      __m256i q[4];
+      for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+      const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+      s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+      const float s = d * static_cast<float>(_mm_cvtsi128_si32(s4));
+      // int32 → int8 in order: the packs work per 128-bit lane, the permute puts the lanes back.
+      const __m256i q16a = _mm256_packs_epi32(q[0], q[1]);
+      const __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
+      const __m256i q8 =
+          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq[b].q), q8);
+      xq[b].d = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;
+      xq[b].s = f16 ? _cvtsh_ss(_cvtss_sh(s, _MM_FROUND_TO_NEAREST_INT)) : s;
+    }
+  }
+
   template <DType D, int kM>
   static void RowsM(const Q8Block* xq, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0, int64_t n1, float* y,
                     int64_t ldy) {
@@ -255,7 +292,7 @@ struct QuantX86 {
   template <DType D>
   static void RowsD(const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
                     int64_t n1, float* y, int64_t ldy) {
-    static_assert(kLinearQuantizedActivationMaxM == 4);
+    static_assert(kQuantRowsMaxM == 4);
     switch (M) {
       case 1:
         return RowsM<D, 1>(xq, K, w, row_bytes, n0, n1, y, ldy);
@@ -290,144 +327,6 @@ struct QuantX86 {
         return RowsD<DType::kQ6_K>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
       default:
         return;
-    }
-  }
-  // ---- Dequantization into the GEMM's packed panels (M > kLinearQuantizedActivationMaxM) ----
-
-  // 32 int8 (signed or unsigned) → out[0..32) = f32(q)·scale + offset.
-  template <bool kSigned>
-  static void Expand32(__m256i q, __m256 scale, __m256 offset, float* out) {
-    const __m128i lo = _mm256_castsi256_si128(q);
-    const __m128i hi = _mm256_extracti128_si256(q, 1);
-    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const __m256i v = kSigned ? _mm256_cvtepi8_epi32(parts[i]) : _mm256_cvtepu8_epi32(parts[i]);
-      _mm256_storeu_ps(out + 8 * i, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), scale), offset));
-    }
-  }
-
-  // The block of `D` at blk → out[0, block size), the values DequantizeRow gives (up to the
-  // rounding of d·q + m, which may be fused here).
-  template <DType D>
-  static void DecodeBlock(const uint8_t* blk, float* out) {
-    if constexpr (D == DType::kQ8_0) {
-      Expand32<true>(Load32(blk + 2), _mm256_set1_ps(Half(blk)), _mm256_setzero_ps(), out);
-    } else if constexpr (D == DType::kQ4_0 || D == DType::kQ4_1 || D == DType::kQ5_0 || D == DType::kQ5_1) {
-      constexpr bool kMin = D == DType::kQ4_1 || D == DType::kQ5_1;
-      constexpr bool kFive = D == DType::kQ5_0 || D == DType::kQ5_1;
-      const float d = Half(blk);
-      const float m = kMin ? Half(blk + 2) : d * kOffsetFactor<D>;
-      __m256i q = Nibbles(blk + (kMin ? 4 : 2) + (kFive ? 4 : 0));
-      if constexpr (kFive) q = _mm256_or_si256(q, HighBits(blk + (kMin ? 4 : 2)));
-      if constexpr (kMin) {
-        Expand32<false>(q, _mm256_set1_ps(d), _mm256_set1_ps(m), out);
-      } else {
-        // d·(q − 8) exactly as the scalar decoder rounds it: signed q, no offset.
-        q = _mm256_sub_epi8(q, _mm256_set1_epi8(kFive ? 16 : 8));
-        Expand32<true>(q, _mm256_set1_ps(d), _mm256_setzero_ps(), out);
-      }
-    } else if constexpr (D == DType::kQ4_K || D == DType::kQ5_K) {
-      constexpr bool kFive = D == DType::kQ5_K;
-      const float d = Half(blk);
-      const float dmin = Half(blk + 2);
-      uint32_t sw[3];
-      std::memcpy(sw, blk + 4, 12);
-      alignas(16) uint32_t sc[2] = {sw[0] & 0x3f3f3f3fu, (sw[2] & 0x0f0f0f0fu) | ((sw[0] >> 6) & 0x03030303u) << 4};
-      alignas(16)
-          uint32_t mn[2] = {sw[1] & 0x3f3f3f3fu, ((sw[2] >> 4) & 0x0f0f0f0fu) | ((sw[1] >> 6) & 0x03030303u) << 4};
-      uint8_t scb[8], mnb[8];
-      std::memcpy(scb, sc, 8);
-      std::memcpy(mnb, mn, 8);
-      const uint8_t* qs = blk + (kFive ? 48 : 16);
-      __m256i qh = kFive ? Load32(blk + 16) : _mm256_setzero_si256();
-      for (int g = 0; g < 4; ++g) {
-        const __m256i raw = Load32(qs + 32 * g);
-        __m256i q[2] = {_mm256_and_si256(raw, _mm256_set1_epi8(15)),
-                        _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15))};
-        if constexpr (kFive) {
-          const __m256i one = _mm256_set1_epi8(1);
-          q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-          q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
-          qh = _mm256_srli_epi16(qh, 2);
-        }
-        for (int h = 0; h < 2; ++h) {
-          const int j = 2 * g + h;
-          Expand32<false>(q[h], _mm256_set1_ps(d * static_cast<float>(scb[j])),
-                          _mm256_set1_ps(-(dmin * static_cast<float>(mnb[j]))), out + 32 * j);
-        }
-      }
-    } else {
-      static_assert(D == DType::kQ6_K);
-      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-      const float d = Half(blk + 208);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = Load32(blk + 64 * h);
-        const __m256i ql1 = Load32(blk + 64 * h + 32);
-        const __m256i qh = Load32(blk + 128 + 32 * h);
-        const __m256i m4 = _mm256_set1_epi8(15);
-        const __m256i lo[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
-        for (int r = 0; r < 4; ++r) {
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), _mm256_set1_epi8(3));
-          const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
-          const int sub = 4 * h + r;
-          // Two sub-blocks of 16 with their own scales: expand each half separately.
-          alignas(32) float tmp[32];
-          Expand32<true>(q, _mm256_set1_ps(d * static_cast<float>(sc[2 * sub])), _mm256_setzero_ps(), tmp);
-          std::memcpy(out + 32 * sub, tmp, 16 * sizeof(float));
-          Expand32<true>(q, _mm256_set1_ps(d * static_cast<float>(sc[2 * sub + 1])), _mm256_setzero_ps(), tmp);
-          std::memcpy(out + 32 * sub + 16, tmp + 16, 16 * sizeof(float));
-        }
-      }
-    }
-  }
-
-  template <DType D, int kNr>
-  static void PackBD(const void* w, int64_t ldw, int64_t n, int64_t kc, float* dst) {
-    constexpr int64_t kBs = DTypeBlockSize(D);
-    constexpr int64_t kBytes = DTypeBlockBytes(D);
-    const int64_t row_bytes = ldw / kBs * kBytes;
-    alignas(32) float block[kBs];
-    for (int64_t p = 0; p < n; p += kNr, dst += kNr * kc) {
-      for (int j = 0; j < kNr; ++j) {
-        if (p + j < n) {
-          const uint8_t* row = static_cast<const uint8_t*>(w) + (p + j) * row_bytes;
-          for (int64_t k0 = 0; k0 < kc; k0 += kBs) {
-            DecodeBlock<D>(row + k0 / kBs * kBytes, block);
-            float* d = dst + k0 * kNr + j;
-            for (int64_t i = 0; i < kBs; ++i) d[i * kNr] = block[i];
-          }
-        } else {
-          for (int64_t kk = 0; kk < kc; ++kk) dst[kk * kNr + j] = 0.0f;
-        }
-      }
-    }
-  }
-
-  // LinearKernels::pack_b for the quantized types (the float types go to simd::PackB).
-  template <int kNr>
-  static void PackB(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst) {
-    switch (dt) {
-      case DType::kQ8_0:
-        return PackBD<DType::kQ8_0, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ4_0:
-        return PackBD<DType::kQ4_0, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ4_1:
-        return PackBD<DType::kQ4_1, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ5_0:
-        return PackBD<DType::kQ5_0, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ5_1:
-        return PackBD<DType::kQ5_1, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ4_K:
-        return PackBD<DType::kQ4_K, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ5_K:
-        return PackBD<DType::kQ5_K, kNr>(w, ldw, n, kc, dst);
-      case DType::kQ6_K:
-        return PackBD<DType::kQ6_K, kNr>(w, ldw, n, kc, dst);
-      default:
-        return simd::PackB<V, kNr>(w, dt, ldw, n, kc, dst);
     }
   }
 };

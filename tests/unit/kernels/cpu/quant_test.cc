@@ -1,6 +1,6 @@
 // Block-quantized weights: dequantization against the `gguf` package's decoder (fixtures made by
-// tools/make_quant_fixtures.py), and Linear on quantized weights, per ISA, against a
-// double-precision brute force over the dequantized weights.
+// tools/make_quant_fixtures.py), and Linear on quantized weights, per ISA, against double-precision
+// brute forces over the dequantized weights (the quantized arithmetic, and the float product).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/dtype.h"
 #include "kernels_test_util.h"
@@ -164,17 +165,49 @@ struct Shape {
   int64_t M, K, N;
 };
 
+// Rows of x quantized per 32 as ops.h states it, written out independently of the kernels:
+// amax = max|x|, d = amax/127, q = round_half_even(x·(127/amax)) in f32; for the types whose ggml dot
+// product takes block_q8_0 / block_q8_1, d and s = d·Σq rounded to f16.
+struct QuantizedX {
+  std::vector<double> q;          // [M·K] integers
+  std::vector<double> d, s, sum;  // [M·K/32]: scale, its s term, Σq
+};
+QuantizedX QuantizeForTest(const std::vector<float>& x, DType dt) {
+  const bool f16 =
+      dt == DType::kQ8_0 || dt == DType::kQ4_0 || dt == DType::kQ4_1 || dt == DType::kQ5_0 || dt == DType::kQ5_1;
+  auto to_f16 = [](float v) { return DecodeF16(F32ToF16(v)); };
+  QuantizedX out;
+  out.q.resize(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0;
+    for (size_t k = b; k < b + 32; ++k) amax = std::max(amax, std::fabs(x[k]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    for (size_t k = b; k < b + 32; ++k) {
+      out.q[k] = std::nearbyint(x[k] * id);
+      sum += static_cast<int>(out.q[k]);
+    }
+    const float s = d * static_cast<float>(sum);
+    out.d.push_back(f16 ? to_f16(d) : d);
+    out.s.push_back(f16 ? to_f16(s) : s);
+    out.sum.push_back(sum);
+  }
+  return out;
+}
+
 class QuantLinearTest : public IsaTest {
  protected:
-  // Compares Linear with Σ_k x[m,k]·w[n,k] in double over the dequantized weights.
-  // Tolerance per output:
-  //  * M > kLinearQuantizedActivationMaxM (f32 GEMM over dequantized blocks): (K + 2)·2^−24·Σ|x·w|,
-  //    the forward error bound of an f32 sum of K products in any order.
-  //  * smaller M (activations quantized per 32: d = amax/127, |x − d·q| <= d/2): the quantization
-  //    term Σ_b (d_b/2)·Σ_{k in b}|w_k| (× 1.001 for the rounding of 1/d), plus f32 rounding of the
-  //    sums of d·q·x̂ and m·s, bounded by (K + 8)·2^−24·Σ_k (|w_k| + 2·|m_b|)·(|x_k| + d_b).
-  //    With `exact_activations` every block of x holds integers with max |x| = 127, so d = 1 and
-  //    the quantization term is zero.
+  // Compares Linear with two brute forces in double over the dequantized weights w:
+  //  (1) the quantized arithmetic itself, Σ_k w_k·d_b·q_k + m_b·(s_b − d_b·Σq_b) (the second term
+  //      only where m_b multiplies s, Q4_1 / Q5_1; for the K-quants s is d·Σq up to f32 rounding),
+  //      with QuantizeForTest's d, q, s. Tolerance: f32 rounding of the kernels' sums of d·q·x̂ and
+  //      m·s, (K + 8)·2^−24·Σ_k (|w_k| + 2·|m_b|)·(|x_k| + d_b). One integer off by one in one
+  //      product is d·|w_k|, far above that.
+  //  (2) the float product Σ_k x_k·w_k, within the quantization error ops.h states:
+  //      Σ_k |w_k|·|x_k − d_b·q_k| + |m_b|·|s_b − d_b·Σq_b|, plus the tolerance of (1).
+  // With `exact_activations` every block of x holds integers with max |x| = 127, so d = 1, q = x and
+  // only the f16 rounding of s remains.
   void Check(Shape s, DType dt, bool exact_activations, ThreadPool* pool) {
     SCOPED_TRACE(::testing::Message() << "M=" << s.M << " K=" << s.K << " N=" << s.N << " " << DTypeName(dt)
                                       << (exact_activations ? " exact-activations" : "") << (pool ? " pool" : ""));
@@ -188,37 +221,44 @@ class QuantLinearTest : public IsaTest {
     const int64_t row_bytes = DTypeRowBytes(dt, s.K);
     std::vector<float> w(s.N * s.K);
     for (int64_t n = 0; n < s.N; ++n) DequantizeRow(dt, wq.data() + n * row_bytes, s.K, w.data() + n * s.K);
+    const QuantizedX xq = QuantizeForTest(x, dt);
+    const bool min_times_s = dt == DType::kQ4_1 || dt == DType::kQ5_1;
 
-    const bool quantized_x = s.M <= kLinearQuantizedActivationMaxM;
-    std::vector<double> want(s.M * s.N), tol(s.M * s.N);
+    std::vector<double> want_q(s.M * s.N), tol_q(s.M * s.N), want(s.M * s.N), tol(s.M * s.N);
     for (int64_t m = 0; m < s.M; ++m) {
-      const float* xr = x.data() + m * s.K;
       for (int64_t n = 0; n < s.N; ++n) {
         const float* wr = w.data() + n * s.K;
-        double sum = 0, mag = 0, qerr = 0, fmag = 0;
+        double sum_q = 0, sum = 0, qerr = 0, fmag = 0;
         for (int64_t b = 0; b < s.K; b += 32) {
-          double amax = 0, wabs = 0;
-          for (int64_t k = b; k < b + 32; ++k) amax = std::max(amax, std::fabs(double{xr[k]}));
-          const double d = amax / 127;
+          const int64_t blk = (m * s.K + b) / 32;
+          const double d = xq.d[blk];
           const int64_t bs = DTypeBlockSize(dt);
-          const double mb = MinBound(dt, wq.data() + n * row_bytes + DTypeRowBytes(dt, b / bs * bs));
+          const uint8_t* wblock = wq.data() + n * row_bytes + DTypeRowBytes(dt, b / bs * bs);
+          const double mb = MinBound(dt, wblock);
           for (int64_t k = b; k < b + 32; ++k) {
-            const double p = double{xr[k]} * wr[k];
-            sum += p;
-            mag += std::fabs(p);
-            wabs += std::fabs(double{wr[k]});
-            fmag += (std::fabs(double{wr[k]}) + 2 * mb) * (std::fabs(double{xr[k]}) + d);
+            const double xk = x[m * s.K + k];
+            const double xhat = d * xq.q[m * s.K + k];
+            sum_q += double{wr[k]} * xhat;
+            sum += double{wr[k]} * xk;
+            qerr += std::fabs(double{wr[k]}) * std::fabs(xk - xhat);
+            fmag += (std::fabs(double{wr[k]}) + 2 * mb) * (std::fabs(xk) + d);
           }
-          qerr += d / 2 * wabs;
+          if (min_times_s) {
+            const double m_signed = DecodeF16(static_cast<uint16_t>(wblock[2] | wblock[3] << 8));
+            sum_q += m_signed * (xq.s[blk] - d * xq.sum[blk]);
+            qerr += mb * std::fabs(xq.s[blk] - d * xq.sum[blk]);
+          }
         }
+        want_q[m * s.N + n] = sum_q;
+        tol_q[m * s.N + n] = (s.K + 8) * kF32Eps * fmag;
         want[m * s.N + n] = sum;
-        tol[m * s.N + n] = quantized_x ? 1.001 * qerr * (exact_activations ? 0.0 : 1.0) + (s.K + 8) * kF32Eps * fmag
-                                       : (s.K + 2) * kF32Eps * mag;
+        tol[m * s.N + n] = qerr + tol_q[m * s.N + n];
       }
     }
     Guarded y(s.M * s.N);
     ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data());
-    EXPECT_TRUE(AllClose(y, want, tol));
+    EXPECT_TRUE(AllClose(y, want_q, tol_q)) << "against the quantized arithmetic";
+    EXPECT_TRUE(AllClose(y, want, tol)) << "against the float product";
   }
 };
 
@@ -246,12 +286,69 @@ TEST_P(QuantLinearTest, MultiBlockShapes) {
   }
 }
 
-// Activations that quantize without error: only f32 rounding is left, so integer-path mistakes of
-// even one unit in one product would show.
+// Activations that quantize without error (d = 1, q = x): only f32 rounding and the f16 rounding of
+// s are left, so integer-path mistakes of even one unit in one product would show.
 TEST_P(QuantLinearTest, ExactActivations) {
   ThreadPool pool(2);
   for (DType dt : kQuantTypes) {
-    for (int64_t M : {1, 2, 3, 4}) Check({M, 1024, 37}, dt, true, &pool);
+    for (int64_t M : {1, 2, 3, 4, 9}) Check({M, 1024, 37}, dt, true, &pool);
+  }
+}
+
+// Activations at rounding edges: halves (x·127/amax = k + 0.5; ties go to even), a block of zeros,
+// tiny and large scales (d below the f16 range, f16-subnormal d, d and s in the thousands).
+std::vector<float> EdgeActivations() {
+  std::vector<float> x = RandomFloats(32 * 64, -3, 3, 11);
+  for (int i = 0; i < 32; ++i) x[32 + i] = 0.0f;
+  for (int i = 0; i < 32; ++i) x[64 + i] = (static_cast<float>(i) - 15.5f) / 16.0f;
+  x[64 + 31] = 1.0f;
+  for (int i = 0; i < 32; ++i) x[96 + i] *= 1e-6f;
+  for (int i = 0; i < 32; ++i) x[128 + i] *= 1e3f;
+  for (int i = 0; i < 32; ++i) x[160 + i] *= 1e-4f;
+  return x;
+}
+
+// QuantizeActivations (the scalar statement) against QuantizeForTest, bit for bit.
+TEST(QuantActivations, MatchesSpecification) {
+  const std::vector<float> x = EdgeActivations();
+  for (DType dt : kQuantTypes) {
+    SCOPED_TRACE(DTypeName(dt));
+    const QuantizedX want = QuantizeForTest(x, dt);
+    std::vector<Q8Block> got(x.size() / 32);
+    QuantizeActivations(x.data(), static_cast<int64_t>(x.size()), dt, got.data());
+    for (size_t b = 0; b < got.size(); ++b) {
+      ASSERT_EQ(got[b].d, want.d[b]) << "block " << b;
+      ASSERT_EQ(got[b].s, want.s[b]) << "block " << b;
+      for (int i = 0; i < 32; ++i) ASSERT_EQ(got[b].q[i], want.q[32 * b + i]) << "block " << b << " element " << i;
+    }
+  }
+}
+
+// Each ISA's quantization, bit for bit, read through Linear with weights that pick single values:
+// Q8_0 rows with d = 1 and one q = 1 give y[n] = d·q_n exactly; Q4_1 rows with d = 0 and m = 1 in
+// block n only give y[n] = s_n exactly.
+TEST_P(QuantLinearTest, ActivationsQuantizedLikeSpecification) {
+  const std::vector<float> x = EdgeActivations();
+  const int64_t K = static_cast<int64_t>(x.size());
+  const int64_t nb = K / 32;
+  std::vector<uint8_t> one_hot(K * DTypeRowBytes(DType::kQ8_0, K), 0);
+  for (int64_t n = 0; n < K; ++n) {
+    uint8_t* blk = one_hot.data() + n * DTypeRowBytes(DType::kQ8_0, K) + (n / 32) * 34;
+    blk[1] = 0x3c;  // f16 1.0
+    blk[2 + n % 32] = 1;
+  }
+  std::vector<uint8_t> mins(nb * DTypeRowBytes(DType::kQ4_1, K), 0);
+  for (int64_t n = 0; n < nb; ++n) mins[n * DTypeRowBytes(DType::kQ4_1, K) + n * 20 + 3] = 0x3c;  // m = 1.0
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    Guarded y(K);
+    ops().linear(&pool, x.data(), 1, K, one_hot.data(), DType::kQ8_0, K, y.data());
+    const QuantizedX q8 = QuantizeForTest(x, DType::kQ8_0);
+    for (int64_t n = 0; n < K; ++n) ASSERT_EQ(y[n], q8.d[n / 32] * q8.q[n]) << "element " << n;
+    Guarded ys(nb);
+    ops().linear(&pool, x.data(), 1, K, mins.data(), DType::kQ4_1, nb, ys.data());
+    const QuantizedX q81 = QuantizeForTest(x, DType::kQ4_1);
+    for (int64_t n = 0; n < nb; ++n) ASSERT_EQ(ys[n], q81.s[n]) << "block " << n;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,23 @@ TEST(ThreadPoolTest, CoversEachIndexOnce) {
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads << " n=" << n;
     }
+  }
+}
+
+// Many short loops back to back, some with a worker held up mid-chunk and some that the caller
+// finishes alone: a worker that arrives late must not run a chunk of a loop that is over (its
+// lambda and vector are gone), and every loop must see each index once.
+TEST(ThreadPoolTest, BackToBackLoopsWithLateWorkers) {
+  ThreadPool pool(3);
+  for (int iter = 0; iter < 3000; ++iter) {
+    const int64_t n = 1 + iter % 13;
+    std::vector<std::atomic<int>> hits(n);
+    pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+      if (iter % 100 == 0 && b == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "iteration " << iter << " index " << i;
+    if (iter % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // let workers fall asleep
   }
 }
 

@@ -1,6 +1,8 @@
 // GGUF llama models against transformers (which loads the same GGUF, dequantizes to f32 and undoes
 // llama.cpp's q/k row permutation itself): tests/fixtures/gguf/tiny_llama.{gguf,json} from
 // tools/make_gguf_fixtures.py, and SmolLM2-135M-Instruct when it is in the model cache.
+#include "runtime/llm/models/gguf_llama.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,7 +21,6 @@
 #include "nlohmann/json.hpp"
 #include "runtime/llm/kv_cache.h"
 #include "runtime/llm/model.h"
-#include "runtime/llm/models/gguf_llama.h"
 
 namespace tessera::llm {
 namespace {
@@ -55,7 +56,8 @@ RunResult RunGreedy(Model& model, const std::vector<int32_t>& prompt, int steps,
   std::vector<float> logits;
   SequenceInput seq{.tokens = prompt, .start_pos = 0, .block_table = table, .all_logits = true};
   EXPECT_TRUE(model.Forward({&seq, 1}, cache, &logits).ok());
-  for (size_t i = 0; i < prompt.size(); ++i) r.prompt_logits.emplace_back(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
+  for (size_t i = 0; i < prompt.size(); ++i)
+    r.prompt_logits.emplace_back(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
   std::vector<float> last = r.prompt_logits.back();
   int64_t pos = static_cast<int64_t>(prompt.size());
   for (int s = 0; s < steps; ++s) {
@@ -114,6 +116,9 @@ TEST(GgufLlamaTest, ConfigFromMetadata) {
   EXPECT_THAT(c->eos_token_ids, ::testing::ElementsAre(511));
 }
 
+// Error bound relative to max |logit| for the tiny model (see TinyModelMatchesTransformers).
+constexpr double kLlamaCppRelativeError = 0.07;
+
 TEST(GgufLlamaTest, TinyModelMatchesTransformers) {
   auto model = Model::Load("tests/fixtures/gguf/tiny_llama.gguf", {.num_threads = 2});
   ASSERT_TRUE(model.ok()) << model.status();
@@ -124,8 +129,8 @@ TEST(GgufLlamaTest, TinyModelMatchesTransformers) {
     const std::vector<int32_t> greedy = p["greedy"];
     SCOPED_TRACE(testing::PrintToString(ids));
     RunResult r = RunGreedy(**model, ids, static_cast<int>(greedy.size()));
-    for (const auto& [key, row] : {std::pair{"logits_first", r.prompt_logits.front()},
-                                   std::pair{"logits_last", r.prompt_logits.back()}}) {
+    for (const auto& [key, row] :
+         {std::pair{"logits_first", r.prompt_logits.front()}, std::pair{"logits_last", r.prompt_logits.back()}}) {
       const std::vector<double> want = p[key];
       ASSERT_EQ(want.size(), row.size());
       double max_abs = 0, max_err = 0;
@@ -133,21 +138,24 @@ TEST(GgufLlamaTest, TinyModelMatchesTransformers) {
         max_abs = std::max(max_abs, std::abs(want[i]));
         max_err = std::max(max_err, std::abs(want[i] - row[i]));
       }
-      // Prefill rows of fewer than kLinearQuantizedActivationMaxM + 1 tokens multiply with int8
-      // activations (as llama.cpp does): relative error ~2^-8; longer prefills are f32-exact.
-      const double tol = (ids.size() <= static_cast<size_t>(kernels::kLinearQuantizedActivationMaxM) ? 2e-2 : 2e-4) * max_abs;
+      // Quantized weights multiply int8-quantized activations (llama.cpp's q8_0/q8_1, ops.h), prompt
+      // rows included, and this random model amplifies the rounding: llama.cpp itself (0.3.36, same
+      // GGUF and ids) is off from transformers by 1.0–2.4% of max |logit| on the 3- and 8-token
+      // prompts and 5.8% on the last row of the 40-token one (6.6% with flash attention). The bound
+      // is llama.cpp's worst case with some room; ours measures 0.6–5.1%.
+      const double tol = kLlamaCppRelativeError * max_abs;
       EXPECT_LE(max_err, tol) << key << ": max |logit| " << max_abs;
     }
-    // Greedy tokens agree up to the first step where the reference's top-2 gap is within the decode
-    // path's error (int8 activations, ~2^-8 relative); after a divergence the contexts differ.
+    // Greedy tokens agree up to the first step where the reference's top-2 gap is within that error;
+    // after a divergence the contexts differ.
     const std::vector<double> margins = p["margins"];
     const std::vector<double> last = p["logits_last"];
     double scale = 0;
     for (double v : last) scale = std::max(scale, std::abs(v));
     for (size_t s = 0; s < greedy.size(); ++s) {
       if (r.greedy[s] == greedy[s]) continue;
-      EXPECT_LE(margins[s], 0.02 * scale) << "greedy step " << s << ": got " << r.greedy[s] << ", reference "
-                                          << greedy[s] << " wins by " << margins[s];
+      EXPECT_LE(margins[s], kLlamaCppRelativeError * scale)
+          << "greedy step " << s << ": got " << r.greedy[s] << ", reference " << greedy[s] << " wins by " << margins[s];
       break;
     }
   }
@@ -196,7 +204,8 @@ TEST(GgufLlamaTest, BadFilesGiveClearErrors) {
 std::string SmolLm2Path() {
   std::vector<std::string> dirs;
   if (const char* c = std::getenv("TESSERA_MODEL_CACHE")) dirs.push_back(std::string(c) + "/smollm2-135m-instruct");
-  if (const char* h = std::getenv("HOME")) dirs.push_back(std::string(h) + "/.cache/tessera/models/smollm2-135m-instruct");
+  if (const char* h = std::getenv("HOME"))
+    dirs.push_back(std::string(h) + "/.cache/tessera/models/smollm2-135m-instruct");
   for (const std::string& d : dirs) {
     const std::string p = d + "/SmolLM2-135M-Instruct.Q4_1.gguf";
     if (std::filesystem::exists(p)) return p;
@@ -236,12 +245,19 @@ TEST(GgufLlamaTest, SmolLm2MatchesTransformers) {
     }
   }
   const double agreement = static_cast<double>(agree) / static_cast<double>(total);
-  std::printf("[smollm2] top-1 agreement %.4f (%lld/%lld teacher-forced greedy steps), %lld/%zu prompts "
-              "agree at every step; KL(ref||ours) mean %.3g max %.3g over %lld positions (top-256 entries, "
-              "mean tail mass left out %.2g)\n",
-              agreement, static_cast<long long>(agree), static_cast<long long>(total),
-              static_cast<long long>(prompts_identical), ref["prompts"].size(), kl_n ? kl_sum / kl_n : 0.0, kl_max,
-              static_cast<long long>(kl_n), kl_n ? uncovered / kl_n : 0.0);
+  std::printf(
+      "[smollm2] top-1 agreement %.4f (%lld/%lld teacher-forced greedy steps), %lld/%zu prompts "
+      "agree at every step; KL(ref||ours) mean %.3g max %.3g over %lld positions (top-256 entries, "
+      "mean tail mass left out %.2g)\n",
+      agreement, static_cast<long long>(agree), static_cast<long long>(total),
+      static_cast<long long>(prompts_identical), ref["prompts"].size(), kl_n ? kl_sum / kl_n : 0.0, kl_max,
+      static_cast<long long>(kl_n), kl_n ? uncovered / kl_n : 0.0);
+  // Quantized weights multiply llama.cpp's int8 activations (ops.h), which cost about 3% of top-1
+  // agreement with the f32 reference: teacher-forced on these prompts llama.cpp 0.3.36 itself scores
+  // 97.0% (KL mean 0.0019), we score 97.6% (KL 0.0039), and the same model with f32 activations
+  // (x·dequant(w)ᵀ) scored 99.7% (KL 5e-7). Which of two close tokens wins after a rounding flip
+  // is chaotic: llama.cpp with and without flash attention gives identical 64-token greedy output
+  // on only 4 of bench/llamacpp's 20 prompts.
   EXPECT_GE(agreement, 0.95);
   ASSERT_GT(kl_n, 0);
   EXPECT_LE(kl_sum / kl_n, 0.01);
