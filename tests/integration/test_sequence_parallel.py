@@ -10,7 +10,6 @@ import random
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
 import grpc
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from conftest import child_pids, health_status, make_model, post, sum_metric, wait_until
+from test_reliability import _stream_both_then
 
 pytestmark = pytest.mark.skipif(shutil.which("mpirun") is None, reason="mpirun (Open MPI) is not installed")
 
@@ -103,33 +103,11 @@ def test_rank_killed_mid_request(start_daemon, slow_model, stubs):
     d = start_daemon(["--threads", "1", "--sp", "2", "--heartbeat-timeout", "1"], model=slow_model, timeout=120)
     mpirun, ranks = _ranks(d)
     assert len(ranks) == 2, ranks
-    ch = grpc.insecure_channel(d.grpc_target)
-    stub = stubs.grpc.InferenceStub(ch)
-    grpc.channel_ready_future(ch).result(timeout=30)
-    call = stub.Generate(stubs.pb.GenerateRequest(
-        text="Once upon a time", sampling=stubs.pb.SamplingParams(max_tokens=3000, temperature=0, ignore_eos=True)),
-        timeout=120)
-    next(call)
-    result = {}
-
-    def read():
-        try:
-            for _ in call:
-                pass
-            result["code"] = grpc.StatusCode.OK
-        except grpc.RpcError as e:
-            result["code"] = e.code()
-        result["t"] = time.monotonic()
-
-    t = threading.Thread(target=read)
-    t.start()
-    t0 = time.monotonic()
-    os.kill(ranks[-1], signal.SIGKILL)  # the rank started last: a follower
-    t.join(timeout=30)
-    ch.close()
-    assert not t.is_alive(), "the client never got an answer"
-    assert result["code"] == grpc.StatusCode.UNAVAILABLE, result
-    assert result["t"] - t0 < 3, f"the client learned of the failure after {result['t'] - t0:.2f} s"
+    # A follower (the rank started last) dies while an SSE and a gRPC stream are running.
+    took, sse_last, grpc_code = _stream_both_then(d, stubs, lambda: os.kill(ranks[-1], signal.SIGKILL))
+    assert grpc_code == grpc.StatusCode.UNAVAILABLE
+    assert sse_last is not None and "error" in sse_last and sse_last["error"]["code"] == 503, sse_last
+    assert took < 3, f"clients learned of the failure after {took:.2f} s"
     # The whole group went down and a new one came up.
     assert wait_until(lambda: health_status(d) == 200, 60), "/health did not come back to 200:\n" + d.log()
     new_mpirun, new_ranks = _ranks(d)
