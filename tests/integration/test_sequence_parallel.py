@@ -10,7 +10,6 @@ import random
 import shutil
 import signal
 import subprocess
-import time
 
 import grpc
 import pytest
