@@ -152,7 +152,7 @@ int Run(int* argc, char*** argv) {
   opts.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   if (opts.max_num_batched_tokens == 0) {
     const int64_t context = absl::GetFlag(FLAGS_max_model_len) > 0 ? absl::GetFlag(FLAGS_max_model_len)
-                                                                    : (*model)->config().max_position_embeddings;
+                                                                   : (*model)->config().max_position_embeddings;
     opts.max_num_batched_tokens = comm ? std::max<int64_t>(512, context) : 512;
   }
   opts.max_model_len = absl::GetFlag(FLAGS_max_model_len);

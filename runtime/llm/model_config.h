@@ -21,11 +21,11 @@ enum class RopeScaling { kNone, kLinear, kLlama3 };
 struct RopeConfig {
   double theta = 10000.0;
   RopeScaling scaling = RopeScaling::kNone;
-  double factor = 1.0;                        // linear and llama3
-  double low_freq_factor = 1.0;               // llama3
-  double high_freq_factor = 4.0;              // llama3
+  double factor = 1.0;                              // linear and llama3
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
   int64_t original_max_position_embeddings = 8192;  // llama3
-  double partial_rotary_factor = 1.0;         // rot_dim = head_dim * factor
+  double partial_rotary_factor = 1.0;               // rot_dim = head_dim * factor
 };
 
 struct ModelConfig {

@@ -107,8 +107,8 @@ Value StringMethod(Interpreter& in, const std::string& s, const std::string& nam
     const Value chars = b.Get(0, Value::None());
     std::string set;
     if (!chars.IsNone()) set = RequireString(chars, "chars");
-    return Value::String(std::string(
-        text::Strip(s, chars.IsNone() ? nullptr : &set, name != "rstrip", name != "lstrip")));
+    return Value::String(
+        std::string(text::Strip(s, chars.IsNone() ? nullptr : &set, name != "rstrip", name != "lstrip")));
   }
   if (name == "split" || name == "rsplit") {
     ArgBinder b(name, args, {"sep", "maxsplit"});
@@ -195,9 +195,12 @@ Value StringMethod(Interpreter& in, const std::string& s, const std::string& nam
   };
   if (name == "isdigit") return all_of([](char32_t c) { return c >= '0' && c <= '9'; });
   if (name == "isspace") return all_of([](char32_t c) { return text::IsSpace(c); });
-  if (name == "isalpha") return all_of([](char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; });
+  if (name == "isalpha")
+    return all_of([](char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; });
   if (name == "isalnum") {
-    return all_of([](char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80; });
+    return all_of([](char32_t c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+    });
   }
   if (name == "islower") return Value::Bool(text::Lower(s) == s && text::Upper(s) != s);
   if (name == "isupper") return Value::Bool(text::Upper(s) == s && text::Lower(s) != s);
@@ -205,10 +208,10 @@ Value StringMethod(Interpreter& in, const std::string& s, const std::string& nam
 }
 
 bool IsStringMethod(const std::string& name) {
-  static const char* const kNames[] = {"strip",  "lstrip", "rstrip",     "split",   "rsplit",  "startswith", "endswith",
-                                       "upper",  "lower",  "title",      "capitalize", "replace", "format", "join",
-                                       "find",   "rfind",  "index",      "rindex",  "count",   "splitlines", "isdigit",
-                                       "isspace", "isalpha", "isalnum",  "islower", "isupper"};
+  static const char* const kNames[] = {
+      "strip", "lstrip",     "rstrip",  "split",   "rsplit",  "startswith", "endswith", "upper",  "lower",
+      "title", "capitalize", "replace", "format",  "join",    "find",       "rfind",    "index",  "rindex",
+      "count", "splitlines", "isdigit", "isspace", "isalpha", "isalnum",    "islower",  "isupper"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
@@ -309,11 +312,13 @@ std::vector<Value> IterableItems(const Value& value) {
       const std::string& s = value.AsString();
       const auto offsets = text::CodePointOffsets(s);
       chars.reserve(offsets.size());
-      for (size_t i = 0; i + 1 < offsets.size(); ++i) chars.push_back(Value::String(s.substr(offsets[i], offsets[i + 1] - offsets[i])));
+      for (size_t i = 0; i + 1 < offsets.size(); ++i)
+        chars.push_back(Value::String(s.substr(offsets[i], offsets[i + 1] - offsets[i])));
       return chars;
     }
     case Value::Kind::kObject: {
-      if (value.IsNamespace() || value.object_data()->is_loop) ThrowTemplateError("'" + value.TypeName() + "' object is not iterable");
+      if (value.IsNamespace() || value.object_data()->is_loop)
+        ThrowTemplateError("'" + value.TypeName() + "' object is not iterable");
       std::vector<Value> keys;
       for (const auto& [k, v] : value.object_data()->entries) keys.push_back(Value::String(k));
       return keys;
@@ -326,7 +331,8 @@ std::vector<Value> IterableItems(const Value& value) {
 Value SliceValue(const Value& value, std::optional<int64_t> start, std::optional<int64_t> stop,
                  std::optional<int64_t> step) {
   if (value.IsUndefined()) {
-    ThrowTemplateError(value.undefined_hint().empty() ? "value is undefined" : "'" + value.undefined_hint() + "' is undefined");
+    ThrowTemplateError(value.undefined_hint().empty() ? "value is undefined"
+                                                      : "'" + value.undefined_hint() + "' is undefined");
   }
   const int64_t st = step.value_or(1);
   if (st == 0) ThrowTemplateError("slice step cannot be zero");
@@ -383,7 +389,8 @@ bool Contains(const Value& container, const Value& item) {
       if (!item.IsString()) ThrowTemplateError("'in <string>' requires string as left operand, not " + item.TypeName());
       return container.AsString().find(item.AsString()) != std::string::npos;
     case Value::Kind::kArray:
-      return std::any_of(container.Items().begin(), container.Items().end(), [&](const Value& v) { return v.Equals(item); });
+      return std::any_of(container.Items().begin(), container.Items().end(),
+                         [&](const Value& v) { return v.Equals(item); });
     case Value::Kind::kObject:
       if (container.IsNamespace()) ThrowTemplateError("argument of type 'Namespace' is not iterable");
       return item.IsString() && container.object_data()->Find(item.AsString()) != nullptr;
@@ -446,7 +453,8 @@ Value GetAttribute(Interpreter& in, const Value& object, const std::string& name
     case Value::Kind::kString:
       if (IsStringMethod(name)) {
         const std::string s = object.AsString();
-        return Bound(name, [s, name](Interpreter& interp, CallArgs& args) { return StringMethod(interp, s, name, args); });
+        return Bound(name,
+                     [s, name](Interpreter& interp, CallArgs& args) { return StringMethod(interp, s, name, args); });
       }
       return Value::Undefined(name);
     case Value::Kind::kObject: {
@@ -549,7 +557,8 @@ void InstallGlobals(std::unordered_map<std::string, Value>* globals) {
         data->entries = source.object_data()->entries;
       } else if (source.IsArray()) {
         for (const Value& pair : source.Items()) {
-          if (!pair.IsArray() || pair.Items().size() != 2) ThrowTemplateError(std::string(fname) + ": sequence elements must be pairs");
+          if (!pair.IsArray() || pair.Items().size() != 2)
+            ThrowTemplateError(std::string(fname) + ": sequence elements must be pairs");
           const Value& k = pair.Items()[0];
           data->Set(k.IsString() ? k.AsString() : k.ToPythonStr(), pair.Items()[1]);
         }
@@ -561,7 +570,8 @@ void InstallGlobals(std::unordered_map<std::string, Value>* globals) {
     if (check_names) {
       for (const auto& [k, v] : data->entries) {
         if (!k.empty() && k[0] == '_') {
-          ThrowTemplateError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" + k + "'");
+          ThrowTemplateError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
+                             k + "'");
         }
       }
     }

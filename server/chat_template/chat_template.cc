@@ -49,8 +49,9 @@ nlohmann::ordered_json NormalizeMessage(const nlohmann::ordered_json& message) {
   return aliased;
 }
 
-nlohmann::ordered_json FinishContext(nlohmann::ordered_json messages, const std::optional<nlohmann::ordered_json>& tools,
-                                     bool add_generation_prompt, const nlohmann::ordered_json& special_tokens,
+nlohmann::ordered_json FinishContext(nlohmann::ordered_json messages,
+                                     const std::optional<nlohmann::ordered_json>& tools, bool add_generation_prompt,
+                                     const nlohmann::ordered_json& special_tokens,
                                      const nlohmann::ordered_json& extra_kwargs) {
   nlohmann::ordered_json context = nlohmann::ordered_json::object();
   if (special_tokens.is_object()) {
@@ -118,8 +119,8 @@ absl::StatusOr<ChatTemplateConfig> ChatTemplateConfig::FromTokenizerConfigJson(s
       out.templates["default"] = it->get<std::string>();
     } else if (it->is_array()) {
       for (const auto& entry : *it) {
-        if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") || !entry["name"].is_string() ||
-            !entry["template"].is_string()) {
+        if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") ||
+            !entry["name"].is_string() || !entry["template"].is_string()) {
           return absl::InvalidArgumentError(
               "tokenizer_config.json: chat_template list entries must be objects with string 'name' and 'template'");
         }
@@ -137,7 +138,8 @@ absl::StatusOr<ChatTemplateConfig> ChatTemplateConfig::FromTokenizerConfigJson(s
     } else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
       out.special_tokens[name] = (*it)["content"];
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("tokenizer_config.json: ", name, " must be a string or an object with 'content'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer_config.json: ", name, " must be a string or an object with 'content'"));
     }
   }
   return out;
@@ -147,7 +149,8 @@ absl::StatusOr<ChatTemplateConfig> ChatTemplateConfig::FromModelDir(const std::s
   auto text = ReadFile(model_dir + "/tokenizer_config.json");
   if (!text.ok()) return text.status();
   auto config = FromTokenizerConfigJson(*text);
-  if (!config.ok()) return absl::Status(config.status().code(), absl::StrCat(model_dir, "/", config.status().message()));
+  if (!config.ok())
+    return absl::Status(config.status().code(), absl::StrCat(model_dir, "/", config.status().message()));
   if (auto jinja = ReadFile(model_dir + "/chat_template.jinja"); jinja.ok()) config->templates["default"] = *jinja;
   return config;
 }
@@ -186,7 +189,8 @@ absl::StatusOr<nlohmann::ordered_json> BuildChatContextFromJson(const nlohmann::
   if (!messages.is_array()) return absl::InvalidArgumentError("messages must be an array");
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (!messages[i].is_object()) return absl::InvalidArgumentError(absl::StrCat("messages[", i, "] must be an object"));
+    if (!messages[i].is_object())
+      return absl::InvalidArgumentError(absl::StrCat("messages[", i, "] must be an object"));
     list.push_back(NormalizeMessage(messages[i]));
   }
   return FinishContext(std::move(list), tools, add_generation_prompt, special_tokens, extra_kwargs);

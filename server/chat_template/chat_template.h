@@ -90,8 +90,7 @@ struct ChatTemplateConfig {
 // when absent, as transformers passes it), documents (null), add_generation_prompt, then
 // `extra_kwargs` (chat_template_kwargs such as enable_thinking, or date_string), which override.
 nlohmann::ordered_json BuildChatContext(const std::vector<ChatMessage>& messages,
-                                        const std::optional<nlohmann::ordered_json>& tools,
-                                        bool add_generation_prompt,
+                                        const std::optional<nlohmann::ordered_json>& tools, bool add_generation_prompt,
                                         const nlohmann::ordered_json& special_tokens,
                                         const nlohmann::ordered_json& extra_kwargs = nlohmann::ordered_json::object());
 

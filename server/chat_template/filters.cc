@@ -39,8 +39,10 @@ Value AttributeOf(Interpreter& in, const Value& item, const std::string& path) {
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    v = numeric ? in.GetItem(v, Value::Int(std::strtoll(part.c_str(), nullptr, 10))) : in.GetItem(v, Value::String(part));
+    const bool numeric =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    v = numeric ? in.GetItem(v, Value::Int(std::strtoll(part.c_str(), nullptr, 10)))
+                : in.GetItem(v, Value::String(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;
   }
@@ -92,7 +94,8 @@ Value SelectFilter(Interpreter& in, const std::string& name, const Value& input,
   size_t next = 0;
   std::string attribute;
   if (by_attr) {
-    if (args.positional.empty() || !args.positional[0].IsString()) ThrowTemplateError(name + "() needs an attribute name");
+    if (args.positional.empty() || !args.positional[0].IsString())
+      ThrowTemplateError(name + "() needs an attribute name");
     attribute = args.positional[0].AsString();
     next = 1;
   }
@@ -137,7 +140,8 @@ Value ToInt(const Value& v, const Value& fallback, int base) {
       const long long parsed = std::strtoll(s.c_str(), &end, base);
       if (errno == 0 && end == s.c_str() + s.size()) return Value::Int(parsed);
       const double d = std::strtod(s.c_str(), &end);
-      if (end == s.c_str() + s.size() && std::isfinite(d) && std::fabs(d) < 9.2e18) return Value::Int(static_cast<int64_t>(d));
+      if (end == s.c_str() + s.size() && std::isfinite(d) && std::fabs(d) < 9.2e18)
+        return Value::Int(static_cast<int64_t>(d));
     }
   }
   return fallback;
@@ -259,7 +263,8 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
     std::vector<Value> items;
     for (const auto& [k, v] : input.object_data()->entries) items.push_back(Value::Array({Value::String(k), v}, true));
     std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
-      return LessThan(in, SortKey(x.Items()[by_value ? 1 : 0], case_sensitive), SortKey(y.Items()[by_value ? 1 : 0], case_sensitive));
+      return LessThan(in, SortKey(x.Items()[by_value ? 1 : 0], case_sensitive),
+                      SortKey(y.Items()[by_value ? 1 : 0], case_sensitive));
     });
     if (b.Get(2, Value::Bool(false)).Truthy()) std::reverse(items.begin(), items.end());
     return Value::Array(std::move(items));
@@ -281,7 +286,8 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
       }
       return Value::Array(std::move(out));
     }
-    if (args.positional.empty() || !args.positional[0].IsString()) ThrowTemplateError("map() needs a filter name or attribute=");
+    if (args.positional.empty() || !args.positional[0].IsString())
+      ThrowTemplateError("map() needs a filter name or attribute=");
     const std::string filter = args.positional[0].AsString();
     for (const Value& item : IterableItems(input)) {
       CallArgs filter_args;
@@ -318,7 +324,8 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
     std::vector<Value> items = IterableItems(input);
     std::vector<std::pair<Value, Value>> keyed;
     for (const Value& item : items) {
-      keyed.emplace_back(SortKey(attribute.IsNone() ? item : AttributeOf(in, item, ToStr(attribute)), case_sensitive), item);
+      keyed.emplace_back(SortKey(attribute.IsNone() ? item : AttributeOf(in, item, ToStr(attribute)), case_sensitive),
+                         item);
     }
     std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
       return reverse ? LessThan(in, y.first, x.first) : LessThan(in, x.first, y.first);
@@ -369,7 +376,8 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
       return SortKey(attribute.IsNone() ? v : AttributeOf(in, v, ToStr(attribute)), case_sensitive);
     };
     for (size_t i = 1; i < items.size(); ++i) {
-      const bool better = name == "max" ? LessThan(in, key(items[best]), key(items[i])) : LessThan(in, key(items[i]), key(items[best]));
+      const bool better =
+          name == "max" ? LessThan(in, key(items[best]), key(items[i])) : LessThan(in, key(items[i]), key(items[best]));
       if (better) best = i;
     }
     return items[best];
@@ -381,14 +389,17 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
     for (const Value& item : IterableItems(input)) {
       const Value v = attribute.IsNone() ? item : AttributeOf(in, item, ToStr(attribute));
       if (!v.IsNumber() || !total.IsNumber()) ThrowTemplateError("sum: unsupported operand types");
-      total = (IsIntLike(total) && IsIntLike(v)) ? Value::Int(total.AsInt() + v.AsInt()) : Value::Float(total.AsDouble() + v.AsDouble());
+      total = (IsIntLike(total) && IsIntLike(v)) ? Value::Int(total.AsInt() + v.AsInt())
+                                                 : Value::Float(total.AsDouble() + v.AsDouble());
     }
     return total;
   }
   if (name == "indent") {
     ArgBinder b(name, args, {"width", "first", "blank"});
     const Value width = b.Get(0, Value::Int(4));
-    const std::string pad = width.IsString() ? width.AsString() : std::string(static_cast<size_t>(std::clamp<int64_t>(width.AsInt(), 0, 256)), ' ');
+    const std::string pad = width.IsString()
+                                ? width.AsString()
+                                : std::string(static_cast<size_t>(std::clamp<int64_t>(width.AsInt(), 0, 256)), ' ');
     const bool first = b.Get(1, Value::Bool(false)).Truthy();
     const bool blank = b.Get(2, Value::Bool(false)).Truthy();
     std::string s = ToStr(input);
@@ -408,7 +419,8 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
     in.CheckValueSize(out.size());
     return Value::String(std::move(out));
   }
-  if (name == "wordcount") return Value::Int(static_cast<int64_t>(text::Split(ToStr(input), nullptr, -1, false).size()));
+  if (name == "wordcount")
+    return Value::Int(static_cast<int64_t>(text::Split(ToStr(input), nullptr, -1, false).size()));
   if (name == "attr") {
     ArgBinder b(name, args, {"name"});
     return in.GetAttr(input, ToStr(b.Get(0)));
@@ -438,12 +450,14 @@ Value CallFilter(Interpreter& in, const std::string& name, const Value& input, C
   if (name == "center") {
     ArgBinder b(name, args, {"width"});
     const std::string s = ToStr(input);
-    const int64_t width = std::clamp<int64_t>(IsIntLike(b.Get(0, Value::Int(80))) ? b.Get(0, Value::Int(80)).AsInt() : 80, 0, 4096);
+    const int64_t width =
+        std::clamp<int64_t>(IsIntLike(b.Get(0, Value::Int(80))) ? b.Get(0, Value::Int(80)).AsInt() : 80, 0, 4096);
     const auto len = static_cast<int64_t>(text::CodePointCount(s));
     if (width <= len) return Value::String(s);
     const int64_t total = width - len;
     const int64_t left = total / 2 + (total & width & 1);
-    return Value::String(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+    return Value::String(std::string(static_cast<size_t>(left), ' ') + s +
+                         std::string(static_cast<size_t>(total - left), ' '));
   }
   ThrowTemplateError("No filter named '" + name + "'.");
 }
@@ -518,7 +532,8 @@ bool CallTest(Interpreter& in, const std::string& name, const Value& input, Call
     } else {
       if (input.IsUndefined()) ThrowUndefined(input);
       if (other.IsUndefined()) ThrowUndefined(other);
-      ThrowTemplateError("'<' not supported between instances of '" + input.TypeName() + "' and '" + other.TypeName() + "'");
+      ThrowTemplateError("'<' not supported between instances of '" + input.TypeName() + "' and '" + other.TypeName() +
+                         "'");
     }
     if (name == "lt" || name == "<" || name == "lessthan") return c < 0;
     if (name == "le" || name == "<=") return c <= 0;
@@ -538,7 +553,8 @@ bool CallTest(Interpreter& in, const std::string& name, const Value& input, Call
   if (name == "lower" || name == "upper") {
     if (!input.IsString()) return false;
     const std::string& s = input.AsString();
-    return name == "lower" ? (text::Lower(s) == s && text::Upper(s) != s) : (text::Upper(s) == s && text::Lower(s) != s);
+    return name == "lower" ? (text::Lower(s) == s && text::Upper(s) != s)
+                           : (text::Upper(s) == s && text::Lower(s) != s);
   }
   ThrowTemplateError("No test named '" + name + "'.");
 }

@@ -286,7 +286,8 @@ void Interpreter::Assign(const AssignTarget& target, const Value& value, const S
   } else if (value.IsString()) {
     const std::string& s = value.AsString();
     const auto offsets = text::CodePointOffsets(s);
-    for (size_t i = 0; i + 1 < offsets.size(); ++i) items.push_back(Value::String(s.substr(offsets[i], offsets[i + 1] - offsets[i])));
+    for (size_t i = 0; i + 1 < offsets.size(); ++i)
+      items.push_back(Value::String(s.substr(offsets[i], offsets[i + 1] - offsets[i])));
   } else if (value.IsObject() && !value.IsNamespace()) {
     for (const auto& [k, v] : value.object_data()->entries) items.push_back(Value::String(k));
   } else {
@@ -613,7 +614,8 @@ Value Interpreter::EvalBinary(const Expr& expr) {
       return Value::Array(std::move(items), a.IsTuple());
     }
     if (a.IsString()) ThrowTemplateError("can only concatenate str (not \"" + b.TypeName() + "\") to str");
-    if (a.IsArray()) ThrowTemplateError("can only concatenate " + a.TypeName() + " (not \"" + b.TypeName() + "\") to " + a.TypeName());
+    if (a.IsArray())
+      ThrowTemplateError("can only concatenate " + a.TypeName() + " (not \"" + b.TypeName() + "\") to " + a.TypeName());
     ThrowTemplateError(OperandTypes("+", a, b));
   }
   if (op == "-") {
@@ -629,12 +631,18 @@ Value Interpreter::EvalBinary(const Expr& expr) {
     if (seq != nullptr && IsIntLike(*count)) {
       const int64_t n = std::max<int64_t>(0, count->AsInt());
       if (seq->IsString()) {
-        if (n > 0) CheckValueSize(static_cast<size_t>(n) > limits_.max_value_bytes ? limits_.max_value_bytes + 1 : seq->AsString().size() * static_cast<size_t>(n));
+        if (n > 0)
+          CheckValueSize(static_cast<size_t>(n) > limits_.max_value_bytes
+                             ? limits_.max_value_bytes + 1
+                             : seq->AsString().size() * static_cast<size_t>(n));
         std::string s;
         for (int64_t i = 0; i < n; ++i) s += seq->AsString();
         return Value::String(std::move(s));
       }
-      if (n > 0) CheckValueSize(static_cast<size_t>(n) > limits_.max_value_bytes ? limits_.max_value_bytes + 1 : seq->Items().size() * static_cast<size_t>(n) * sizeof(Value));
+      if (n > 0)
+        CheckValueSize(static_cast<size_t>(n) > limits_.max_value_bytes
+                           ? limits_.max_value_bytes + 1
+                           : seq->Items().size() * static_cast<size_t>(n) * sizeof(Value));
       std::vector<Value> items;
       for (int64_t i = 0; i < n; ++i) items.insert(items.end(), seq->Items().begin(), seq->Items().end());
       return Value::Array(std::move(items), seq->IsTuple());

@@ -20,10 +20,10 @@ namespace tessera::chat_template {
 
 // Bounds on one render; exceeding any of them is a RESOURCE_EXHAUSTED error, never a crash.
 struct RenderLimits {
-  int64_t max_steps = 5'000'000;           // statements + expression nodes evaluated
-  size_t max_output_bytes = 16 << 20;      // rendered text
-  size_t max_value_bytes = 16 << 20;       // any single string or list built by the template
-  int max_call_depth = 64;                 // nested macro / caller calls
+  int64_t max_steps = 5'000'000;       // statements + expression nodes evaluated
+  size_t max_output_bytes = 16 << 20;  // rendered text
+  size_t max_value_bytes = 16 << 20;   // any single string or list built by the template
+  int max_call_depth = 64;             // nested macro / caller calls
 };
 
 struct Scope {

@@ -176,7 +176,8 @@ class Lexer {
     int line = 0;
     int column = 0;
     Locate(offset, &line, &column);
-    return absl::InvalidArgumentError(std::to_string(line) + ":" + std::to_string(column) + ": " + std::string(message));
+    return absl::InvalidArgumentError(std::to_string(line) + ":" + std::to_string(column) + ": " +
+                                      std::string(message));
   }
 
   // Strips the data before a tag as jinja2 does for the sign after the tag opener.
@@ -307,7 +308,8 @@ class Lexer {
     std::vector<char> balance;
     while (true) {
       if (p >= src_.size()) {
-        return Error(open, is_variable ? "unexpected end of template, expected '}}'" : "unexpected end of template, expected '%}'");
+        return Error(open, is_variable ? "unexpected end of template, expected '}}'"
+                                       : "unexpected end of template, expected '%}'");
       }
       if (balance.empty()) {
         size_t end = std::string::npos;

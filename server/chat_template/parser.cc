@@ -45,7 +45,9 @@ class Parser {
     if (pos_ + 1 < tokens_.size()) ++pos_;
     return t;
   }
-  [[noreturn]] static void Fail(const Token& t, std::string message) { throw ParseError(t.line, t.column, std::move(message)); }
+  [[noreturn]] static void Fail(const Token& t, std::string message) {
+    throw ParseError(t.line, t.column, std::move(message));
+  }
 
   static std::string Describe(const Token& t) {
     switch (t.type) {
@@ -230,7 +232,8 @@ class Parser {
 
   AssignTarget ParseAssignTarget(bool with_namespace, std::initializer_list<std::string_view> extra_end) {
     AssignTarget target;
-    if (with_namespace && Cur().type == Token::Type::kName && Peek().type == Token::Type::kOperator && Peek().value == ".") {
+    if (with_namespace && Cur().type == Token::Type::kName && Peek().type == Token::Type::kOperator &&
+        Peek().value == ".") {
       target.names.push_back(Next().value);
       Next();
       target.attribute = ExpectName();
@@ -394,7 +397,8 @@ class Parser {
     return false;
   }
 
-  ExprPtr ParseTuple(bool with_condexpr, std::initializer_list<std::string_view> extra_end, bool explicit_parens = false) {
+  ExprPtr ParseTuple(bool with_condexpr, std::initializer_list<std::string_view> extra_end,
+                     bool explicit_parens = false) {
     const Token& start = Cur();
     std::vector<ExprPtr> items;
     bool is_tuple = false;
@@ -478,9 +482,8 @@ class Parser {
     ExprPtr compare;
     while (true) {
       std::string op;
-      if (Cur().type == Token::Type::kOperator &&
-          (Cur().value == "==" || Cur().value == "!=" || Cur().value == "<" || Cur().value == "<=" || Cur().value == ">" ||
-           Cur().value == ">=")) {
+      if (Cur().type == Token::Type::kOperator && (Cur().value == "==" || Cur().value == "!=" || Cur().value == "<" ||
+                                                   Cur().value == "<=" || Cur().value == ">" || Cur().value == ">=")) {
         op = Next().value;
       } else if (SkipName("in")) {
         op = "in";
@@ -590,7 +593,8 @@ class Parser {
         }
         int64_t value = 0;
         const auto result = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-        if (result.ec != std::errc() || result.ptr != digits.data() + digits.size()) Fail(t, "integer literal out of range");
+        if (result.ec != std::errc() || result.ptr != digits.data() + digits.size())
+          Fail(t, "integer literal out of range");
         e->literal = Value::Int(value);
         return e;
       }

@@ -333,7 +333,8 @@ std::vector<std::string> Split(std::string_view s, const std::string* sep, int64
     // The first part runs from the first word to the end of word `keep - 1`, left part unstripped
     // on its right only up to that word.
     parts.emplace_back(s.substr(words[0].first, words[keep - 1].second - words[0].first));
-    for (size_t i = keep; i < words.size(); ++i) parts.emplace_back(s.substr(words[i].first, words[i].second - words[i].first));
+    for (size_t i = keep; i < words.size(); ++i)
+      parts.emplace_back(s.substr(words[i].first, words[i].second - words[i].first));
     return parts;
   }
   for (int64_t i = 0; i < maxsplit; ++i) parts.emplace_back(s.substr(words[i].first, words[i].second - words[i].first));

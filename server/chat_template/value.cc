@@ -122,7 +122,8 @@ void AppendJson(const Value& v, const JsonOptions& options, int depth, std::stri
       std::vector<const std::pair<std::string, Value>*> entries;
       for (const auto& entry : v.object_data()->entries) entries.push_back(&entry);
       if (options.sort_keys) {
-        std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+        std::stable_sort(entries.begin(), entries.end(),
+                         [](const auto* a, const auto* b) { return a->first < b->first; });
       }
       if (entries.empty()) {
         out->append("{}");
@@ -211,7 +212,8 @@ int Value::NestingDepth() const {
 Value Value::Array(std::vector<Value> items, bool is_tuple) {
   int depth = 1;
   for (const Value& item : items) depth = std::max(depth, 1 + item.NestingDepth());
-  if (depth > kMaxValueDepth) ThrowTemplateError("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  if (depth > kMaxValueDepth)
+    ThrowTemplateError("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   Value v;
   v.kind_ = Kind::kArray;
   v.array_ = std::make_shared<ArrayData>();
@@ -224,7 +226,8 @@ Value Value::Array(std::vector<Value> items, bool is_tuple) {
 Value Value::Object(std::shared_ptr<ObjectData> data) {
   int depth = 1;
   for (const auto& entry : data->entries) depth = std::max(depth, 1 + entry.second.NestingDepth());
-  if (depth > kMaxValueDepth) ThrowTemplateError("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  if (depth > kMaxValueDepth)
+    ThrowTemplateError("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   data->depth = depth;
   Value v;
   v.kind_ = Kind::kObject;
@@ -242,7 +245,8 @@ Value Value::Function(std::string name, std::function<Value(Interpreter&, CallAr
 }
 
 Value Value::FromJson(const nlohmann::ordered_json& j, int depth) {
-  if (depth > kMaxValueDepth) ThrowTemplateError("input nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  if (depth > kMaxValueDepth)
+    ThrowTemplateError("input nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return None();

@@ -188,18 +188,38 @@ absl::StatusOr<KServeRequest> ParseKServeRequest(const inference::ModelInferRequ
       json v;
       if (i < req.raw_input_contents_size()) {
         const std::string& raw = req.raw_input_contents(i);
-        if (in.datatype() == "BOOL" && raw.size() >= 1) v = raw[0] != 0;
-        else if (in.datatype() == "INT32" && raw.size() >= 4) { int32_t x; std::memcpy(&x, raw.data(), 4); v = x; }
-        else if (in.datatype() == "INT64" && raw.size() >= 8) { int64_t x; std::memcpy(&x, raw.data(), 8); v = x; }
-        else if (in.datatype() == "UINT64" && raw.size() >= 8) { uint64_t x; std::memcpy(&x, raw.data(), 8); v = x; }
-        else if (in.datatype() == "FP32" && raw.size() >= 4) { float x; std::memcpy(&x, raw.data(), 4); v = x; }
-        else return InvalidParam(in.name(), "unsupported datatype or empty contents");
-      } else if (c.bool_contents_size()) v = c.bool_contents(0);
-      else if (c.int_contents_size()) v = c.int_contents(0);
-      else if (c.int64_contents_size()) v = c.int64_contents(0);
-      else if (c.uint64_contents_size()) v = c.uint64_contents(0);
-      else if (c.fp32_contents_size()) v = c.fp32_contents(0);
-      else return InvalidParam(in.name(), "empty tensor");
+        if (in.datatype() == "BOOL" && raw.size() >= 1)
+          v = raw[0] != 0;
+        else if (in.datatype() == "INT32" && raw.size() >= 4) {
+          int32_t x;
+          std::memcpy(&x, raw.data(), 4);
+          v = x;
+        } else if (in.datatype() == "INT64" && raw.size() >= 8) {
+          int64_t x;
+          std::memcpy(&x, raw.data(), 8);
+          v = x;
+        } else if (in.datatype() == "UINT64" && raw.size() >= 8) {
+          uint64_t x;
+          std::memcpy(&x, raw.data(), 8);
+          v = x;
+        } else if (in.datatype() == "FP32" && raw.size() >= 4) {
+          float x;
+          std::memcpy(&x, raw.data(), 4);
+          v = x;
+        } else
+          return InvalidParam(in.name(), "unsupported datatype or empty contents");
+      } else if (c.bool_contents_size())
+        v = c.bool_contents(0);
+      else if (c.int_contents_size())
+        v = c.int_contents(0);
+      else if (c.int64_contents_size())
+        v = c.int64_contents(0);
+      else if (c.uint64_contents_size())
+        v = c.uint64_contents(0);
+      else if (c.fp32_contents_size())
+        v = c.fp32_contents(0);
+      else
+        return InvalidParam(in.name(), "empty tensor");
       if (auto s = ApplyKServeSetting(in.name(), v, &r); !s.ok()) return s;
     }
   }
@@ -209,7 +229,6 @@ absl::StatusOr<KServeRequest> ParseKServeRequest(const inference::ModelInferRequ
   }
   return r;
 }
-
 
 std::string SerializeBytesElement(const std::string& s) {
   std::string out(4, '\0');

@@ -333,8 +333,8 @@ grpc::Status HealthService::Watch(grpc::ServerContext* ctx, const grpc::health::
   int last = -1;
   while (!ctx->IsCancelled()) {
     const int now = !KnownService(req->service()) ? R::SERVICE_UNKNOWN
-                    : pipeline_->Ready()           ? R::SERVING
-                                                   : R::NOT_SERVING;
+                    : pipeline_->Ready()          ? R::SERVING
+                                                  : R::NOT_SERVING;
     if (now != last) {
       R r;
       r.set_status(static_cast<R::ServingStatus>(now));

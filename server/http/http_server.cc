@@ -113,9 +113,9 @@ absl::Status HttpServer::Start() {
     if (options_.tls_cert.empty() || options_.tls_key.empty()) {
       return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
     }
-    auto ssl = std::make_unique<httplib::SSLServer>(
-        options_.tls_cert.c_str(), options_.tls_key.c_str(),
-        options_.tls_client_ca.empty() ? nullptr : options_.tls_client_ca.c_str());
+    auto ssl =
+        std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str(),
+                                             options_.tls_client_ca.empty() ? nullptr : options_.tls_client_ca.c_str());
     if (!ssl->is_valid()) {
       return absl::InvalidArgumentError("cannot load the TLS certificate, key or client CA for HTTPS");
     }
@@ -175,30 +175,28 @@ void HttpServer::Routes() {
     }
   });
 
-  s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    res.status = pipeline_->Ready() ? 200 : 503;
-  });
+  s.Get("/health",
+        [this](const httplib::Request&, httplib::Response& res) { res.status = pipeline_->Ready() ? 200 : 503; });
   s.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-  s.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
-    res.status = pipeline_->Ready() ? 200 : 503;
-  });
+  s.Get("/v2/health/ready",
+        [this](const httplib::Request&, httplib::Response& res) { res.status = pipeline_->Ready() ? 200 : 503; });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(openai::FormatModelList({{.id = pipeline_->model_name(),
-                                              .created = UnixNow(),
-                                              .max_model_len = pipeline_->max_model_len()}}),
-                    "application/json");
+    res.set_content(
+        openai::FormatModelList(
+            {{.id = pipeline_->model_name(), .created = UnixNow(), .max_model_len = pipeline_->max_model_len()}}),
+        "application/json");
   });
   s.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
     if (req.matches[1] != pipeline_->model_name()) {
       return ReplyError(res, absl::NotFoundError("model '" + std::string(req.matches[1]) + "' does not exist"));
     }
-    res.set_content(openai::FormatModel({.id = pipeline_->model_name(),
-                                         .created = UnixNow(),
-                                         .max_model_len = pipeline_->max_model_len()}),
-                    "application/json");
+    res.set_content(
+        openai::FormatModel(
+            {.id = pipeline_->model_name(), .created = UnixNow(), .max_model_len = pipeline_->max_model_len()}),
+        "application/json");
   });
 
   // The shared body of both generation endpoints once the request is parsed.
@@ -209,8 +207,7 @@ void HttpServer::Routes() {
     if (!gen.ok()) return ReplyError(res, gen.status());
     auto state = std::make_shared<StreamState>();
     state->gen = std::move(*gen);
-    ropts.id = absl::StrCat(ropts.endpoint == openai::Endpoint::kCompletions ? "cmpl-" : "chatcmpl-",
-                            state->gen->id());
+    ropts.id = absl::StrCat(ropts.endpoint == openai::Endpoint::kCompletions ? "cmpl-" : "chatcmpl-", state->gen->id());
     state->out = std::make_unique<openai::ResponseBuilder>(ropts);
     state->fd = FindConnectionSocket(req);
     if (!stream) {
@@ -224,27 +221,26 @@ void HttpServer::Routes() {
       return;
     }
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream", [state](size_t, httplib::DataSink& sink) {
-          auto write = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
-          for (;;) {
-            auto d = state->gen->Next([&] { return PeerClosed(state->fd); });
-            if (!d.ok()) {
-              write(state->out->Fail(d.status()));
-              break;
-            }
-            if (!d->has_value()) {
-              write(state->out->Finish());
-              break;
-            }
-            if (!write(state->out->Add(**d))) {
-              state->gen->Cancel(absl::CancelledError("client went away"));
-              return false;
-            }
-          }
-          sink.done();
-          return true;
-        });
+    res.set_chunked_content_provider("text/event-stream", [state](size_t, httplib::DataSink& sink) {
+      auto write = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
+      for (;;) {
+        auto d = state->gen->Next([&] { return PeerClosed(state->fd); });
+        if (!d.ok()) {
+          write(state->out->Fail(d.status()));
+          break;
+        }
+        if (!d->has_value()) {
+          write(state->out->Finish());
+          break;
+        }
+        if (!write(state->out->Add(**d))) {
+          state->gen->Cancel(absl::CancelledError("client went away"));
+          return false;
+        }
+      }
+      sink.done();
+      return true;
+    });
   };
 
   auto limits = [this] {

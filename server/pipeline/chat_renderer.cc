@@ -38,8 +38,8 @@ absl::StatusOr<std::string> ChatRenderer::Render(const TextRequest& req) const {
   if (has_tools) tools = nlohmann::ordered_json(req.tools);
   nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
   if (req.chat_template_kwargs.is_object()) kwargs = nlohmann::ordered_json(req.chat_template_kwargs);
-  const nlohmann::ordered_json ctx = chat_template::BuildChatContext(messages, tools, req.add_generation_prompt,
-                                                                     config_.special_tokens, kwargs);
+  const nlohmann::ordered_json ctx =
+      chat_template::BuildChatContext(messages, tools, req.add_generation_prompt, config_.special_tokens, kwargs);
   return it->second.Render(ctx);
 }
 

@@ -153,8 +153,8 @@ std::optional<Delta> Generation::Handle(Item& item, absl::Status* error) {
     } else if (engine_->down_generation() != s.down_generation ||
                item.status.error_code() == grpc::StatusCode::CANCELLED ||
                item.status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      *error = absl::UnavailableError(absl::StrCat("engine ", engine_->address(),
-                                                   " failed: ", item.status.error_message()));
+      *error =
+          absl::UnavailableError(absl::StrCat("engine ", engine_->address(), " failed: ", item.status.error_message()));
     } else {
       *error = FromGrpc(item.status);
     }
@@ -251,7 +251,11 @@ absl::StatusOr<std::optional<Delta>> Generation::Next(const std::function<bool()
 
 Pipeline::Pipeline(const Options& options, std::string model_name, const tokenizer::Tokenizer* tokenizer,
                    Router* router, Metrics* metrics)
-    : options_(options), model_name_(std::move(model_name)), tokenizer_(tokenizer), router_(router), metrics_(metrics) {}
+    : options_(options),
+      model_name_(std::move(model_name)),
+      tokenizer_(tokenizer),
+      router_(router),
+      metrics_(metrics) {}
 
 int64_t Pipeline::max_model_len() const {
   for (size_t i = 0; i < router_->size(); ++i) {
@@ -293,7 +297,8 @@ void Pipeline::CancelAll(const absl::Status& why) {
 
 absl::StatusOr<std::vector<int32_t>> Pipeline::BuildPrompt(const TextRequest& req, std::string* prompt_text) const {
   const int n_sources = req.prompt_text.has_value() + req.prompt_ids.has_value() + req.messages.has_value();
-  if (n_sources != 1) return InvalidParam("prompt", "exactly one of prompt text, prompt token ids or messages is required");
+  if (n_sources != 1)
+    return InvalidParam("prompt", "exactly one of prompt text, prompt token ids or messages is required");
   if (req.prompt_ids) {
     const int64_t vocab = vocab_size();
     for (size_t i = 0; i < req.prompt_ids->size(); ++i) {
@@ -326,8 +331,8 @@ absl::StatusOr<std::unique_ptr<Generation>> Pipeline::Submit(TextRequest req) {
     return absl::UnavailableError("server is shutting down");
   }
   if (!req.model.empty() && req.model != model_name_) {
-    return absl::NotFoundError(absl::StrCat("model '", req.model, "' does not exist; this server serves '",
-                                            model_name_, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("model '", req.model, "' does not exist; this server serves '", model_name_, "'"));
   }
   if (req.n < 1 || req.n > options_.max_n) {
     return InvalidParam("n", absl::StrFormat("n must be in [1, %d], got %d", options_.max_n, req.n));
@@ -348,8 +353,8 @@ absl::StatusOr<std::unique_ptr<Generation>> Pipeline::Submit(TextRequest req) {
   llm::SamplingParams& sp = req.sampling;
   if (sp.max_tokens <= 0) sp.max_tokens = static_cast<int32_t>(max_len > 0 ? max_len - plen : 256);
   if (options_.max_tokens_cap > 0 && sp.max_tokens > options_.max_tokens_cap) {
-    return InvalidParam("max_tokens", absl::StrFormat("max_tokens must be at most %d, got %d",
-                                                      options_.max_tokens_cap, sp.max_tokens));
+    return InvalidParam(
+        "max_tokens", absl::StrFormat("max_tokens must be at most %d, got %d", options_.max_tokens_cap, sp.max_tokens));
   }
   if (max_len > 0 && plen + sp.max_tokens > max_len) {
     return InvalidParam("max_tokens",
@@ -373,14 +378,15 @@ absl::StatusOr<std::unique_ptr<Generation>> Pipeline::Submit(TextRequest req) {
     std::lock_guard<std::mutex> lock(mu_);
     if (queued_requests_ >= options_.max_queued_requests) {
       metrics_->AdmissionRejected("queue_full");
-      return Overloaded(absl::StrFormat("the server's queue is full (%d requests waiting); retry later",
-                                        queued_requests_));
+      return Overloaded(
+          absl::StrFormat("the server's queue is full (%d requests waiting); retry later", queued_requests_));
     }
     if (queued_tokens_ + plen > options_.max_queued_tokens) {
       metrics_->AdmissionRejected("token_budget");
-      return Overloaded(absl::StrFormat("the server's queue holds %d prompt tokens; this request's %d would "
-                                        "exceed the budget of %d; retry later",
-                                        queued_tokens_, plen, options_.max_queued_tokens));
+      return Overloaded(
+          absl::StrFormat("the server's queue holds %d prompt tokens; this request's %d would "
+                          "exceed the budget of %d; retry later",
+                          queued_tokens_, plen, options_.max_queued_tokens));
     }
     ++queued_requests_;
     queued_tokens_ += plen;

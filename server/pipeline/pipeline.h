@@ -83,7 +83,7 @@ class Generation {
 class Pipeline {
  public:
   struct Options {
-    int64_t max_queued_requests = 1024;  // requests admitted but without a first token yet
+    int64_t max_queued_requests = 1024;   // requests admitted but without a first token yet
     int64_t max_queued_tokens = 1 << 20;  // their prompt tokens
     int32_t max_tokens_cap = 0;           // upper bound on max_tokens; 0 = none
     int32_t max_n = 16;

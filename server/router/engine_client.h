@@ -3,6 +3,8 @@
 // all be failed at once when the engine goes down.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -11,8 +13,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "tessera/engine/v1/engine.grpc.pb.h"
 

@@ -212,8 +212,8 @@ absl::StatusOr<GgufTokenizerJson> BuildGgufTokenizerJson(const GgufTokenizerSpec
   }
   const bool byte_level = spec.model == "gpt2";
   if (!byte_level && spec.model != "llama") {
-    return absl::UnimplementedError(absl::StrCat("tokenizer.ggml.model '", AsAbsl(spec.model),
-                                                 "' is not supported (supported: gpt2, llama)"));
+    return absl::UnimplementedError(
+        absl::StrCat("tokenizer.ggml.model '", AsAbsl(spec.model), "' is not supported (supported: gpt2, llama)"));
   }
   json j;
   j["version"] = "1.0";
@@ -228,27 +228,32 @@ absl::StatusOr<GgufTokenizerJson> BuildGgufTokenizerJson(const GgufTokenizerSpec
     const bool named = id == spec.bos_id || id == spec.eos_id || id == spec.unk_id || id == spec.pad_id;
     if (type != kTypeControl && type != kTypeUserDefined && !named) continue;
     if (spec.tokens[i].empty()) continue;
-    added.push_back({{"id", id}, {"content", spec.tokens[i]}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", type != kTypeUserDefined || named}});
+    added.push_back({{"id", id},
+                     {"content", spec.tokens[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", type != kTypeUserDefined || named}});
   }
   j["added_tokens"] = added;
   j["normalizer"] = nullptr;
 
   json vocab = json::object();
-  json model = {{"type", "BPE"}, {"dropout", nullptr}, {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr}};
+  json model = {
+      {"type", "BPE"}, {"dropout", nullptr}, {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}};
   if (byte_level) {
     auto splits = PreSplits().find(spec.pre);
     if (splits == PreSplits().end()) {
-      return absl::UnimplementedError(absl::StrCat("tokenizer.ggml.pre '", AsAbsl(spec.pre),
-                                                   "' is not supported (supported: ",
-                                                   absl::StrJoin(SupportedGgufPreTokenizers(), ", "), ")"));
+      return absl::UnimplementedError(
+          absl::StrCat("tokenizer.ggml.pre '", AsAbsl(spec.pre),
+                       "' is not supported (supported: ", absl::StrJoin(SupportedGgufPreTokenizers(), ", "), ")"));
     }
     for (size_t i = 0; i < n; ++i) vocab[ByteLevelSpelling(spec.tokens[i])] = static_cast<int32_t>(i);
     json steps = json::array();
     for (std::string_view r : splits->second) {
-      steps.push_back({{"type", "Split"}, {"pattern", {{"Regex", std::string(r)}}}, {"behavior", "Isolated"},
-                       {"invert", false}});
+      steps.push_back(
+          {{"type", "Split"}, {"pattern", {{"Regex", std::string(r)}}}, {"behavior", "Isolated"}, {"invert", false}});
     }
     steps.push_back({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}});
     j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", steps}};
@@ -260,8 +265,10 @@ absl::StatusOr<GgufTokenizerJson> BuildGgufTokenizerJson(const GgufTokenizerSpec
     model["merges"] = spec.merges;
   } else {
     for (size_t i = 0; i < n; ++i) vocab[spec.tokens[i]] = static_cast<int32_t>(i);
-    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"},
-                          {"prepend_scheme", spec.add_space_prefix ? "first" : "never"}, {"split", false}};
+    j["pre_tokenizer"] = {{"type", "Metaspace"},
+                          {"replacement", "\xE2\x96\x81"},
+                          {"prepend_scheme", spec.add_space_prefix ? "first" : "never"},
+                          {"split", false}};
     json decoders = json::array({{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
                                  {{"type", "ByteFallback"}},
                                  {{"type", "Fuse"}}});
@@ -302,7 +309,8 @@ absl::StatusOr<GgufTokenizerJson> BuildGgufTokenizerJson(const GgufTokenizerSpec
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> GgufTokenizerFromSpec(const GgufTokenizerSpec& spec, std::string_view name) {
   auto built = BuildGgufTokenizerJson(spec);
-  if (!built.ok()) return absl::Status(built.status().code(), absl::StrCat(AsAbsl(name), ": ", built.status().message()));
+  if (!built.ok())
+    return absl::Status(built.status().code(), absl::StrCat(AsAbsl(name), ": ", built.status().message()));
   return Tokenizer::FromJson(built->tokenizer_json, name, built->config_json);
 }
 

@@ -40,16 +40,16 @@ namespace tessera::tokenizer {
 
 // The tokenizer metadata of a GGUF file.
 struct GgufTokenizerSpec {
-  std::string model;                     // tokenizer.ggml.model: "gpt2" or "llama"
-  std::string pre = "default";           // tokenizer.ggml.pre
-  std::vector<std::string> tokens;       // [vocab]
-  std::vector<float> scores;             // [vocab] or empty
-  std::vector<int32_t> token_types;      // [vocab] or empty (all normal)
-  std::vector<std::string> merges;       // "left right", best first; may be empty for "llama"
+  std::string model;                 // tokenizer.ggml.model: "gpt2" or "llama"
+  std::string pre = "default";       // tokenizer.ggml.pre
+  std::vector<std::string> tokens;   // [vocab]
+  std::vector<float> scores;         // [vocab] or empty
+  std::vector<int32_t> token_types;  // [vocab] or empty (all normal)
+  std::vector<std::string> merges;   // "left right", best first; may be empty for "llama"
   std::optional<int32_t> bos_id, eos_id, unk_id, pad_id;
   bool add_bos = false;
   bool add_eos = false;
-  bool add_space_prefix = true;          // "llama" only
+  bool add_space_prefix = true;  // "llama" only
   std::optional<std::string> chat_template;
 };
 

@@ -32,12 +32,18 @@ Json FixedContext(const std::string& content) {
   Json messages = Json::array();
   messages.push_back(Json{{"role", "system"}, {"content", "You are helpful."}});
   messages.push_back(Json{{"role", "user"}, {"content", content}});
-  messages.push_back(Json{{"role", "assistant"}, {"content", "<think>\nhm\n</think>\n\nok"},
-                          {"tool_calls", Json::array({Json{{"type", "function"},
-                                                           {"function", {{"name", "get_weather"}, {"arguments", {{"city", content}}}}}}})}});
+  messages.push_back(
+      Json{{"role", "assistant"},
+           {"content", "<think>\nhm\n</think>\n\nok"},
+           {"tool_calls",
+            Json::array({Json{{"type", "function"},
+                              {"function", {{"name", "get_weather"}, {"arguments", {{"city", content}}}}}}})}});
   messages.push_back(Json{{"role", "tool"}, {"content", content}});
-  return Json{{"messages", messages}, {"tools", Json::array({tool})}, {"add_generation_prompt", true},
-              {"bos_token", "<s>"}, {"eos_token", "</s>"}};
+  return Json{{"messages", messages},
+              {"tools", Json::array({tool})},
+              {"add_generation_prompt", true},
+              {"bos_token", "<s>"},
+              {"eos_token", "</s>"}};
 }
 
 constexpr std::string_view kStringOps =

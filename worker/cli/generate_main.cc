@@ -22,7 +22,8 @@
 #include "server/tokenizer/incremental_decoder.h"
 #include "server/tokenizer/tokenizer.h"
 
-ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a .gguf file");
+ABSL_FLAG(std::string, model, "",
+          "Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a .gguf file");
 ABSL_FLAG(std::string, prompt, "", "prompt text");
 ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids (instead of --prompt)");
 ABSL_FLAG(int32_t, max_tokens, 64, "maximum number of new tokens");

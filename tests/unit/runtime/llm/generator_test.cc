@@ -51,8 +51,9 @@ TEST_P(GeneratorTest, BatchedGreedyMatchesTransformers) {
   Generator gen(model_.get(), {.block_size = 4, .max_step_tokens = 8});
   std::vector<Generator::Request> reqs;
   for (const auto& p : ref_.prompts) {
-    reqs.push_back({.prompt = p, .params = {.temperature = 0, .ignore_eos = true,
-                                            .max_tokens = static_cast<int32_t>(ref_.greedy[0].size())}});
+    reqs.push_back(
+        {.prompt = p,
+         .params = {.temperature = 0, .ignore_eos = true, .max_tokens = static_cast<int32_t>(ref_.greedy[0].size())}});
   }
   std::map<size_t, FinishReason> finish;
   auto out = RunAll(gen, reqs, &finish);
@@ -71,7 +72,8 @@ TEST_P(GeneratorTest, SeededSamplingIsReproducibleAndBatchIndependent) {
   Generator batched(model_.get(), {.max_step_tokens = 5});
   SamplingParams other = params;
   other.seed = 7;
-  auto b = RunAll(batched, {{.prompt = ref_.prompts[0], .params = other}, {.prompt = ref_.prompts[1], .params = params}});
+  auto b =
+      RunAll(batched, {{.prompt = ref_.prompts[0], .params = other}, {.prompt = ref_.prompts[1], .params = params}});
   EXPECT_EQ(a[0], b[1]) << "same seed, same tokens, whatever else is in the batch";
   ASSERT_EQ(a[0].size(), 12u);
 }
@@ -80,8 +82,9 @@ TEST_P(GeneratorTest, StopTokenEndsTheSequence) {
   const int32_t stop = ref_.greedy[0][3];
   Generator gen(model_.get(), {});
   std::map<size_t, FinishReason> finish;
-  auto out = RunAll(gen, {{.prompt = ref_.prompts[0],
-                           .params = {.temperature = 0, .stop_token_ids = {stop}, .ignore_eos = true, .max_tokens = 30}}},
+  auto out = RunAll(gen,
+                    {{.prompt = ref_.prompts[0],
+                      .params = {.temperature = 0, .stop_token_ids = {stop}, .ignore_eos = true, .max_tokens = 30}}},
                     &finish);
   // Generation stops at the first occurrence of the stop id, which is included as the last token.
   std::vector<int32_t> expected;

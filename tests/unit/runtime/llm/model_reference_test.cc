@@ -19,9 +19,8 @@ namespace tessera::llm {
 namespace {
 
 const char* kModels[] = {
-    "llama_gqa4_hd64_f32",        "llama_mha_hd128_tied_linrope_bf16", "llama3rope_gqa2_bias_sharded_f32",
-    "mixtral_top2_bf16",          "mixtral_top1_bf16",                 "qwen2moe_shared_top2_bf16",
-    "qwen3moe_qknorm_hd64_bf16",
+    "llama_gqa4_hd64_f32", "llama_mha_hd128_tied_linrope_bf16", "llama3rope_gqa2_bias_sharded_f32", "mixtral_top2_bf16",
+    "mixtral_top1_bf16",   "qwen2moe_shared_top2_bf16",         "qwen3moe_qknorm_hd64_bf16",
 };
 
 constexpr int64_t kBlockSize = 4;  // small, so sequences span many blocks
@@ -123,7 +122,8 @@ TEST_P(ModelReferenceTest, PrefillLogitsMatchTransformers) {
     auto [err, ref] = MaxErr(logits, fixture_.logits[p]);
     ASSERT_GT(ref, 0.0);
     EXPECT_LE(err, 1e-3 * ref) << "prompt " << p << ": max |logit - reference| = " << err << ", max |ref| = " << ref;
-    std::printf("[ parity ] %s prompt %zu: max|err| = %.3g (%.3g of max|ref| %.3g)\n", GetParam(), p, err, err / ref, ref);
+    std::printf("[ parity ] %s prompt %zu: max|err| = %.3g (%.3g of max|ref| %.3g)\n", GetParam(), p, err, err / ref,
+                ref);
   }
 }
 
@@ -171,7 +171,8 @@ TEST_P(ModelReferenceTest, RaggedBatchEqualsSequential) {
     next_block += static_cast<int64_t>(tables.back().size());
   }
   std::vector<SequenceInput> batch;
-  for (size_t i = 0; i < seqs.size(); ++i) batch.push_back({.tokens = seqs[i], .block_table = tables[i], .all_logits = true});
+  for (size_t i = 0; i < seqs.size(); ++i)
+    batch.push_back({.tokens = seqs[i], .block_table = tables[i], .all_logits = true});
   std::vector<float> batched;
   ASSERT_TRUE(model_->Forward(batch, *cache_, &batched).ok());
 
@@ -212,9 +213,12 @@ TEST_P(ModelReferenceTest, ChunkedPrefillMixedWithDecode) {
     const int64_t chunk = std::min<int64_t>(7, long_seq.size() - long_pos);
     std::vector<SequenceInput> batch;
     const bool decode = short_pos < static_cast<int64_t>(short_seq.size());
-    if (decode) batch.push_back({.tokens = {&short_seq[short_pos], 1}, .start_pos = short_pos, .block_table = short_table});
-    batch.push_back({.tokens = {&long_seq[long_pos], static_cast<size_t>(chunk)}, .start_pos = long_pos,
-                     .block_table = long_table, .all_logits = true});
+    if (decode)
+      batch.push_back({.tokens = {&short_seq[short_pos], 1}, .start_pos = short_pos, .block_table = short_table});
+    batch.push_back({.tokens = {&long_seq[long_pos], static_cast<size_t>(chunk)},
+                     .start_pos = long_pos,
+                     .block_table = long_table,
+                     .all_logits = true});
     ASSERT_TRUE(model_->Forward(batch, *cache_, &logits).ok());
     size_t row = 0;
     if (decode) {

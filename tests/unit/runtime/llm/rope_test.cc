@@ -1,5 +1,7 @@
 // RopeInvFreq against the inv_freq buffers transformers computed for each fixture model
 // (default, linear and llama3 scaling).
+#include "runtime/llm/rope.h"
+
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -7,7 +9,6 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "runtime/llm/rope.h"
 #include "runtime/loader/hf_config.h"
 
 namespace tessera::llm {

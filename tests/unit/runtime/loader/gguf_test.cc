@@ -116,10 +116,10 @@ TEST(GgufTest, AccessorErrorsNameFileKeyAndTypes) {
   EXPECT_THAT(wrong.status().message(), HasSubstr("types.gguf"));
   EXPECT_THAT(wrong.status().message(), HasSubstr("'test.string'"));
   EXPECT_THAT(wrong.status().message(), HasSubstr("found string"));
-  EXPECT_FALSE(g.GetUint("test.i8").ok());             // negative
-  EXPECT_FALSE(g.GetInt("test.u64").ok());             // 2^63 + 5 does not fit
+  EXPECT_FALSE(g.GetUint("test.i8").ok());  // negative
+  EXPECT_FALSE(g.GetInt("test.u64").ok());  // 2^63 + 5 does not fit
   EXPECT_EQ(*g.GetUint("test.u64"), (uint64_t{1} << 63) + 5);
-  EXPECT_EQ(*g.GetFloat("test.u16"), 60000.0);         // integers convert to float
+  EXPECT_EQ(*g.GetFloat("test.u16"), 60000.0);  // integers convert to float
   EXPECT_FALSE(g.GetStringArray("test.arr_i32").ok());
   EXPECT_THAT(g.GetStringArray("test.arr_i32").status().message(), HasSubstr("array of int32"));
   EXPECT_EQ(*g.GetUintOr("absent", 7), 7u);
@@ -173,7 +173,10 @@ TEST(GgufTest, ReadsVersion2) {
 // Malformed inputs: each gets INVALID_ARGUMENT naming the file and the field.
 class GgufMalformedTest : public ::testing::Test {
  protected:
-  void SetUp() override { good_ = ReadAll(std::string(kDir) + "v2.gguf"); ASSERT_GT(good_.size(), 64u); }
+  void SetUp() override {
+    good_ = ReadAll(std::string(kDir) + "v2.gguf");
+    ASSERT_GT(good_.size(), 64u);
+  }
   void ExpectError(const std::string& bytes, const std::string& field) {
     auto f = ParseBytes(bytes);
     ASSERT_FALSE(f.ok()) << "accepted input expected to fail on " << field;

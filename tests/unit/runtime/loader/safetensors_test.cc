@@ -324,7 +324,8 @@ TEST(CheckpointTest, SingleFileGetChecksShapeAndDType) {
 TEST(CheckpointTest, CheckAllUsedListsTenNamesThenCounts) {
   TempDir dir;
   std::vector<TensorSpec> specs;
-  for (int i = 0; i < 15; ++i) specs.push_back({std::string("t").append(std::to_string(10 + i)), "F32", {1}, F32Bytes(1)});
+  for (int i = 0; i < 15; ++i)
+    specs.push_back({std::string("t").append(std::to_string(10 + i)), "F32", {1}, F32Bytes(1)});
   dir.Write("model.safetensors", BuildSafetensors(specs));
   auto ckpt = Checkpoint::Open(dir.path());
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();

@@ -1,12 +1,11 @@
 // LocalComm semantics and the LSE merge numerics.
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_format.h"
-#include "runtime/base/status_macros.h"
-
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/str_format.h"
+#include "runtime/base/status_macros.h"
 #include "runtime/parallel/local_comm.h"
 #include "runtime/parallel/sp_merge.h"
 #include "tests/unit/runtime/parallel/sp_reference.h"
@@ -142,8 +141,8 @@ void RefMerge(double o, double l, double ob, double lb, double* o_out, double* l
 TEST(SpMerge, ExtremeLseValues) {
   const double inf = std::numeric_limits<double>::infinity();
   const std::vector<std::pair<double, double>> cases = {
-      {0, 0},       {100, 80},  {80, 100},       {-1e30, 1e30}, {1e30, -1e30}, {1e30, 1e30},  {-1e30, -1e30},
-      {88.8, 88.7}, {-200, -210}, {1e-30, -1e-30}, {-inf, 5.0},  {5.0, -inf},   {3.0e38, 0.0}, {-3.0e38, -3.0e38}};
+      {0, 0},       {100, 80},    {80, 100},       {-1e30, 1e30}, {1e30, -1e30}, {1e30, 1e30},  {-1e30, -1e30},
+      {88.8, 88.7}, {-200, -210}, {1e-30, -1e-30}, {-inf, 5.0},   {5.0, -inf},   {3.0e38, 0.0}, {-3.0e38, -3.0e38}};
   for (const auto& [l, lb] : cases) {
     float o[2] = {0.25f, -1.0f};
     float ls = static_cast<float>(l);

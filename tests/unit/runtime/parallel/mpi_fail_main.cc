@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
     std::abort();
   }
   // The failing rank passes a null K, which the validation rejects before any message is sent.
-  absl::Status s = (*sp)->Prefill(*layout, {.q = q.data(), .k = failing ? nullptr : k.data(), .v = v.data(),
-                                            .out = out.data()});
+  absl::Status s =
+      (*sp)->Prefill(*layout, {.q = q.data(), .k = failing ? nullptr : k.data(), .v = v.data(), .out = out.data()});
   if (!s.ok()) {
     std::fprintf(stderr, "rank %d: %s\n", c.rank(), s.ToString().c_str());
     c.Abort(s);  // does not return

@@ -2,12 +2,11 @@
 // CMakeLists.txt), against a brute-force f64 reference that every rank computes itself.
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_format.h"
-#include "runtime/base/status_macros.h"
-
 #include <cmath>
 #include <numeric>
 
+#include "absl/strings/str_format.h"
+#include "runtime/base/status_macros.h"
 #include "runtime/parallel/mpi_comm.h"
 #include "runtime/parallel/sp_attention.h"
 #include "tests/unit/runtime/parallel/sp_reference.h"
@@ -80,19 +79,18 @@ TEST_P(MpiSpTest, MatchesF64Reference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, MpiSpTest,
-    ::testing::Values(MpiCase{64, 4, 4, 16, true, SpAlgorithm::kTokenRing},
-                      MpiCase{64, 4, 4, 16, true, SpAlgorithm::kRing},
-                      MpiCase{61, 4, 2, 16, true, SpAlgorithm::kTokenRing},
-                      MpiCase{61, 4, 1, 16, true, SpAlgorithm::kRing},
-                      MpiCase{50, 4, 4, 8, false, SpAlgorithm::kTokenRing},
-                      MpiCase{50, 4, 2, 8, false, SpAlgorithm::kRing}),
-    [](const ::testing::TestParamInfo<MpiCase>& info) {
-      const MpiCase& c = info.param;
-      return absl::StrFormat("%s_S%d_Hkv%d_%s", SpAlgorithmName(c.algorithm), c.tokens, c.kv_heads,
-                             c.causal ? "causal" : "full");
-    });
+INSTANTIATE_TEST_SUITE_P(All, MpiSpTest,
+                         ::testing::Values(MpiCase{64, 4, 4, 16, true, SpAlgorithm::kTokenRing},
+                                           MpiCase{64, 4, 4, 16, true, SpAlgorithm::kRing},
+                                           MpiCase{61, 4, 2, 16, true, SpAlgorithm::kTokenRing},
+                                           MpiCase{61, 4, 1, 16, true, SpAlgorithm::kRing},
+                                           MpiCase{50, 4, 4, 8, false, SpAlgorithm::kTokenRing},
+                                           MpiCase{50, 4, 2, 8, false, SpAlgorithm::kRing}),
+                         [](const ::testing::TestParamInfo<MpiCase>& info) {
+                           const MpiCase& c = info.param;
+                           return absl::StrFormat("%s_S%d_Hkv%d_%s", SpAlgorithmName(c.algorithm), c.tokens, c.kv_heads,
+                                                  c.causal ? "causal" : "full");
+                         });
 
 TEST(MpiSpDecode, ShardedCache) {
   Communicator& comm = *g_comm;
@@ -107,8 +105,14 @@ TEST(MpiSpDecode, ShardedCache) {
   auto sp = SequenceParallelAttention::Create(&comm, {.n_heads = H, .n_kv_heads = Hkv, .head_dim = D});
   ASSERT_TRUE(sp.ok());
   std::vector<float> out(H * D);
-  ASSERT_TRUE((*sp)->Decode({.root = 0, .q = q.data(), .num_q = 1, .q_pos0 = T - 1, .shards = shards,
-                             .out = out.data(), .broadcast_output = true})
+  ASSERT_TRUE((*sp)
+                  ->Decode({.root = 0,
+                            .q = q.data(),
+                            .num_q = 1,
+                            .q_pos0 = T - 1,
+                            .shards = shards,
+                            .out = out.data(),
+                            .broadcast_output = true})
                   .ok());
   std::vector<int64_t> kpos(T), qpos = {T - 1};
   std::iota(kpos.begin(), kpos.end(), 0);

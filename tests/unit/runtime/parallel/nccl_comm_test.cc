@@ -1,12 +1,13 @@
 // NcclComm on device buffers. Skips without a CUDA device. Runs as one process (an MPI singleton)
 // or under mpirun with one GPU per rank.
+#include "runtime/parallel/nccl_comm.h"
+
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "runtime/parallel/mpi_comm.h"
-#include "runtime/parallel/nccl_comm.h"
 
 namespace tessera::parallel {
 namespace {

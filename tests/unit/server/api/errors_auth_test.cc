@@ -1,6 +1,6 @@
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "nlohmann/json.hpp"
 #include "server/api/auth.h"

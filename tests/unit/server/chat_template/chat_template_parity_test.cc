@@ -57,9 +57,9 @@ TEST(ChatTemplateParityTest, RealTemplatesMatchJinja2) {
       std::optional<Json> tools;
       if (conversation.contains("tools")) tools = conversation["tools"];
       const Json kwargs = conversation.contains("kwargs") ? conversation["kwargs"] : Json::object();
-      auto context = BuildChatContextFromJson(conversation["messages"], tools,
-                                              conversation["add_generation_prompt"].get<bool>(), spec["special_tokens"],
-                                              kwargs);
+      auto context =
+          BuildChatContextFromJson(conversation["messages"], tools, conversation["add_generation_prompt"].get<bool>(),
+                                   spec["special_tokens"], kwargs);
       ASSERT_TRUE(context.ok()) << context.status();
       ++total;
       auto rendered = tmpl->Render(*context, options);

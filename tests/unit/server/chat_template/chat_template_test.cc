@@ -1,6 +1,8 @@
 // API, error, limit and loading behaviour of tessera_chat_template. Rendering semantics are checked
 // against jinja2 in chat_template_parity_test.cc; the expectations here are the documented
 // contract (status codes, line:col, limits) and values verified with jinja2 by hand.
+#include "server/chat_template/chat_template.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,7 +10,6 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/chat_template/chat_template.h"
 
 namespace tessera::chat_template {
 namespace {
@@ -112,7 +113,8 @@ TEST(ChatTemplateTest, CyclesAndDeepValuesAreSafe) {
   EXPECT_EQ(*RenderSource("{% macro m(x) %}<{{ x }}>{% endmacro %}{% set alias = m %}{{ alias(1) }}"), "<1>");
   EXPECT_FALSE(RenderSource("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}").ok());
 
-  auto deep = RenderSource("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}");
+  auto deep =
+      RenderSource("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}");
   ASSERT_FALSE(deep.ok());
   EXPECT_NE(std::string(deep.status().message()).find("nested"), std::string::npos) << deep.status();
 
@@ -179,7 +181,8 @@ TEST(ChatTemplateTest, ContextMustBeAnObject) {
 TEST(ChatTemplateTest, BuildChatContextMirrorsApplyChatTemplate) {
   ChatMessage assistant{"assistant", "", Json::object()};
   assistant.extra["content"] = nullptr;  // OpenAI's content: null for a pure tool call
-  assistant.extra["tool_calls"] = Json::array({Json{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}});
+  assistant.extra["tool_calls"] =
+      Json::array({Json{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}});
   ChatMessage thinking{"assistant", "answer", Json{{"reasoning_content", "because"}}};
   const Json context =
       BuildChatContext({{"user", "hi"}, assistant, thinking}, std::nullopt, true,
@@ -228,7 +231,8 @@ TEST(ChatTemplateConfigTest, NamedTemplatesPickToolUseWhenToolsAreGiven) {
   EXPECT_EQ(*config->Select(false), "D");
   EXPECT_EQ(*config->Select(true), "T");
 
-  auto no_default = ChatTemplateConfig::FromTokenizerConfigJson(R"({"chat_template": [{"name": "rag", "template": "R"}]})");
+  auto no_default =
+      ChatTemplateConfig::FromTokenizerConfigJson(R"({"chat_template": [{"name": "rag", "template": "R"}]})");
   ASSERT_TRUE(no_default.ok());
   EXPECT_EQ(no_default->Select(false).status().code(), absl::StatusCode::kNotFound);
 

@@ -1,10 +1,10 @@
 #include "server/pipeline/stop_matcher.h"
 
+#include <gtest/gtest.h>
+
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace tessera::server {
 namespace {

@@ -56,7 +56,8 @@ void ExpectParity(const Tokenizer& tok, const std::vector<Expected>& lines, cons
   for (const Expected& e : lines) {
     const auto ids = tok.Encode(e.text, false);
     const auto ids_sp = tok.Encode(e.text, true);
-    const std::string got[5] = {"", "", tok.Decode(e.ids, false), tok.Decode(e.ids_sp, false), tok.Decode(e.ids_sp, true)};
+    const std::string got[5] = {"", "", tok.Decode(e.ids, false), tok.Decode(e.ids_sp, false),
+                                tok.Decode(e.ids_sp, true)};
     const bool ok[5] = {ids == e.ids, ids_sp == e.ids_sp, got[2] == e.dec, got[3] == e.dec_sp, got[4] == e.dec_sk};
     for (int k = 0; k < 5; ++k) {
       if (ok[k]) continue;
@@ -67,8 +68,9 @@ void ExpectParity(const Tokenizer& tok, const std::vector<Expected>& lines, cons
       }
     }
   }
-  std::printf("[gguf parity] %-10s lines=%zu encode=%zu encode_sp=%zu decode=%zu decode_sp=%zu decode_sk=%zu mismatches\n",
-              label.c_str(), lines.size(), bad[0], bad[1], bad[2], bad[3], bad[4]);
+  std::printf(
+      "[gguf parity] %-10s lines=%zu encode=%zu encode_sp=%zu decode=%zu decode_sp=%zu decode_sk=%zu mismatches\n",
+      label.c_str(), lines.size(), bad[0], bad[1], bad[2], bad[3], bad[4]);
 }
 
 class GgufBpeParityTest : public ::testing::TestWithParam<std::string> {};
@@ -84,8 +86,7 @@ TEST_P(GgufBpeParityTest, MatchesTokenizersWithLlamaCppSplits) {
   ExpectParity(**tok, LoadGgufExpected("tests/fixtures/gguf/tok_bpe_" + GetParam() + ".jsonl"), GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Pre, GgufBpeParityTest,
-                         ::testing::Values("smollm", "gpt2", "llama-bpe", "qwen2", "default"),
+INSTANTIATE_TEST_SUITE_P(Pre, GgufBpeParityTest, ::testing::Values("smollm", "gpt2", "llama-bpe", "qwen2", "default"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n) ch = ch == '-' ? '_' : ch;
@@ -143,7 +144,8 @@ TEST(GgufTokenizerTest, ErrorsNameTheField) {
 TEST(GgufTokenizerTest, SmolLm2MatchesReference) {
   std::vector<std::string> dirs;
   if (const char* c = std::getenv("TESSERA_MODEL_CACHE")) dirs.push_back(std::string(c) + "/smollm2-135m-instruct");
-  if (const char* h = std::getenv("HOME")) dirs.push_back(std::string(h) + "/.cache/tessera/models/smollm2-135m-instruct");
+  if (const char* h = std::getenv("HOME"))
+    dirs.push_back(std::string(h) + "/.cache/tessera/models/smollm2-135m-instruct");
   std::string path;
   for (const std::string& d : dirs) {
     if (std::filesystem::exists(d + "/SmolLM2-135M-Instruct.Q4_1.gguf")) {
