@@ -785,16 +785,28 @@ absl::StatusOr<ParsedChat> ParseChatRequest(std::string_view body, const Limits&
 
 // ---- Responses -----------------------------------------------------------------------------------
 
-ResponseOptions ResponseOptionsFor(const ParsedCompletion& parsed, std::string_view request_id, int64_t created) {
+namespace {
+
+// The fields both endpoints' parsed requests carry.
+template <typename Parsed>
+ResponseOptions CommonResponseOptions(const Parsed& parsed, Endpoint endpoint, std::string_view id_prefix,
+                                      std::string_view request_id, int64_t created) {
   ResponseOptions o;
-  o.endpoint = Endpoint::kCompletions;
-  o.id = absl::StrCat("cmpl-", Sv(request_id));
+  o.endpoint = endpoint;
+  o.id = absl::StrCat(Sv(id_prefix), Sv(request_id));
   o.created = created;
   o.model = parsed.model;
   o.n = parsed.request.n;
   o.stream = parsed.stream;
   o.logprobs = parsed.logprobs_requested;
   o.top_logprobs = parsed.top_logprobs;
+  return o;
+}
+
+}  // namespace
+
+ResponseOptions ResponseOptionsFor(const ParsedCompletion& parsed, std::string_view request_id, int64_t created) {
+  ResponseOptions o = CommonResponseOptions(parsed, Endpoint::kCompletions, "cmpl-", request_id, created);
   // With echo the output text starts with the prompt, so the first token's offset is its length.
   if (parsed.echo && parsed.request.prompt_text) {
     o.text_offset_base = static_cast<int32_t>(CodePoints(*parsed.request.prompt_text));
@@ -803,16 +815,7 @@ ResponseOptions ResponseOptionsFor(const ParsedCompletion& parsed, std::string_v
 }
 
 ResponseOptions ResponseOptionsFor(const ParsedChat& parsed, std::string_view request_id, int64_t created) {
-  ResponseOptions o;
-  o.endpoint = Endpoint::kChatCompletions;
-  o.id = absl::StrCat("chatcmpl-", Sv(request_id));
-  o.created = created;
-  o.model = parsed.model;
-  o.n = parsed.request.n;
-  o.stream = parsed.stream;
-  o.logprobs = parsed.logprobs_requested;
-  o.top_logprobs = parsed.top_logprobs;
-  return o;
+  return CommonResponseOptions(parsed, Endpoint::kChatCompletions, "chatcmpl-", request_id, created);
 }
 
 std::string SseEvent(std::string_view payload) { return absl::StrCat("data: ", Sv(payload), "\n\n"); }
