@@ -209,4 +209,16 @@ uint16_t F32ToF16(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
+std::string_view ActivationsName(Activations a) { return a == Activations::kF32 ? "f32" : "int8"; }
+
+bool ParseActivations(std::string_view name, Activations* out) {
+  for (Activations a : {Activations::kInt8, Activations::kF32}) {
+    if (name == ActivationsName(a)) {
+      *out = a;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace tessera::kernels

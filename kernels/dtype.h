@@ -137,4 +137,16 @@ float F16ToF32(uint16_t h);
 // float → IEEE half, round to nearest even.
 uint16_t F32ToF16(float f);
 
+// How Linear (cpu/ops.h) multiplies activations with block-quantized weights (float weights
+// ignore it).
+enum class Activations : uint8_t {
+  kInt8,  // quantized to int8 per block of 32, integer dot products: llama.cpp's numerics and speed
+  kF32,   // f32 activations times the dequantized weights: x·dequant(w)ᵀ with f32 rounding only
+};
+
+// "int8" / "f32", the names the --activations flags take.
+std::string_view ActivationsName(Activations a);
+// The Activations named `name`, false if none is.
+bool ParseActivations(std::string_view name, Activations* out);
+
 }  // namespace tessera::kernels

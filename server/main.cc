@@ -30,6 +30,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/dtype.h"
 #include "server/api/auth.h"
 #include "server/grpc/services.h"
 #include "server/http/http_server.h"
@@ -60,6 +61,9 @@ ABSL_FLAG(std::vector<std::string>, engine, {},
           "engines started elsewhere (host:port, comma-separated); no local workers");
 ABSL_FLAG(std::string, worker_binary, "", "path of tessera-worker; default: next to tesserad");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads per worker; 0 = all cores");
+ABSL_FLAG(std::string, activations, "int8",
+          "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 "
+          "(x times the dequantized weights, as transformers computes them)");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "engine: most sequences in one step");
 ABSL_FLAG(int64_t, max_num_batched_tokens, 0,
           "engine: most new tokens in one step (prefill is chunked); 0 = 512, or the context length for --sp > 1 "
@@ -237,10 +241,15 @@ int Run() {
     if (sopts.worker_binary.empty()) return Fail("cannot find tessera-worker (use --worker-binary)");
     sopts.replicas = absl::GetFlag(FLAGS_replicas);
     if (sopts.replicas < 1) return Fail("--replicas must be >= 1");
+    kernels::Activations activations;
+    if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
+      return Fail("--activations: expected int8 or f32, got '" + absl::GetFlag(FLAGS_activations) + "'");
+    }
     sopts.worker_args = {
         "--model=" + model,
         "--model_name=" + model_name,
         absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
+        "--activations=" + std::string(kernels::ActivationsName(activations)),
         absl::StrCat("--max_num_seqs=", absl::GetFlag(FLAGS_max_num_seqs)),
         absl::StrCat("--max_num_batched_tokens=", absl::GetFlag(FLAGS_max_num_batched_tokens)),
         absl::StrCat("--kv_cache_bytes=", absl::GetFlag(FLAGS_kv_cache_bytes)),

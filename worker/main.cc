@@ -31,6 +31,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "kernels/dtype.h"
 #include "runtime/llm/model.h"
 #include "runtime/parallel/mpi_comm.h"
 #include "worker/engine/engine.h"
@@ -57,6 +58,9 @@ ABSL_FLAG(std::string, sp_policy, "auto",
           "worker groups: prefill attention across ranks: auto (cost model), token_ring (pass-Q) or ring (pass-KV)");
 ABSL_FLAG(double, sp_link_gbps, 0,
           "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = measured at start");
+ABSL_FLAG(std::string, activations, "int8",
+          "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 "
+          "(x times the dequantized weights, as transformers computes them)");
 
 namespace tessera {
 namespace {
@@ -107,6 +111,12 @@ int Run(int* argc, char*** argv) {
     std::fprintf(stderr, "tessera-worker: --model is required\n");
     return 2;
   }
+  kernels::Activations activations;
+  if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
+    std::fprintf(stderr, "tessera-worker: --activations: expected int8 or f32, got '%s'\n",
+                 absl::GetFlag(FLAGS_activations).c_str());
+    return 2;
+  }
   auto group_opts = GroupOptionsFromFlags();
   if (!group_opts.ok()) {
     std::fprintf(stderr, "tessera-worker: %s\n", std::string(group_opts.status().message()).c_str());
@@ -126,7 +136,7 @@ int Run(int* argc, char*** argv) {
     comm = *std::move(world);
   }
   const int rank = comm ? comm->rank() : 0;
-  auto model = llm::Model::Load(model_dir, {.num_threads = absl::GetFlag(FLAGS_threads)});
+  auto model = llm::Model::Load(model_dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations});
   if (!model.ok()) {
     std::fprintf(stderr, "tessera-worker: rank %d cannot load model: %s\n", rank,
                  std::string(model.status().message()).c_str());

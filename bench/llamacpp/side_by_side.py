@@ -54,9 +54,13 @@ TOKEN_RE = re.compile(r"\[token (-?\d+) logprob (\S+)((?: \| -?\d+:\S+)*)\]")
 SPEED_RE = re.compile(r"prefill: (\d+) tokens in \S+ s \((\S+) tok/s\); decode: (\d+) tokens in \S+ s \((\S+) tok/s\)")
 
 
+ACTIVATIONS = "int8"  # --activations of tessera-generate (main sets it)
+
+
 def run_tessera(binary, model, ids, new_tokens, threads):
     cmd = [binary, "--model", model, "--prompt_ids", ",".join(map(str, ids)), "--max_tokens", str(new_tokens),
-           "--temperature", "0", "--ignore_eos", "--logprobs", "2", "--threads", str(threads)]
+           "--temperature", "0", "--ignore_eos", "--logprobs", "2", "--threads", str(threads),
+           "--activations", ACTIVATIONS]
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
     tokens, gaps = [], []
     for m in TOKEN_RE.finditer(p.stderr):
@@ -168,7 +172,7 @@ def speed(args, threads):
         ours_p.append(s[0])
         ours_d.append(s[1])
     med = statistics.median
-    print(f"threads {threads}: prefill ({args.prompt_len} tok) ours {med(ours_p):.1f} tok/s, llama.cpp "
+    print(f"threads {threads}, {ACTIVATIONS} activations: prefill ({args.prompt_len} tok) ours {med(ours_p):.1f} tok/s, llama.cpp "
           f"{med(ref_p):.1f} tok/s, ratio {med(ours_p) / med(ref_p):.2f}; decode ({args.decode_len} tok) ours "
           f"{med(ours_d):.1f} tok/s, llama.cpp {med(ref_d):.1f} tok/s, ratio {med(ours_d) / med(ref_d):.2f} "
           f"(medians of {args.runs})")
@@ -187,7 +191,11 @@ def main():
                     "(tests/fixtures/gguf/smollm2_reference.json)")
     ap.add_argument("--skip-parity", action="store_true")
     ap.add_argument("--skip-control", action="store_true", help="no llama.cpp flash-attention control run")
+    ap.add_argument("--activations", default="int8", choices=["int8", "f32"],
+                    help="how tessera multiplies quantized weights: int8 as llama.cpp, or f32 (x·dequant(w))")
     args = ap.parse_args()
+    global ACTIVATIONS
+    ACTIVATIONS = args.activations
     threads = [int(t) for t in args.threads.split(",")]
     if args.reference:
         reference(args, threads[0])

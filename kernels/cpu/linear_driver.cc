@@ -43,11 +43,18 @@ thread_local PackBuffer tls_b;
 // Quantized activations of the calling thread, kept for later calls.
 thread_local std::vector<Q8Block> tls_xq;
 
-// y[i, j] = Σ_k x[i, k] · w[j, k] for i < m, j < n: x [m, K] (row stride K), w [n, K] of float
-// type `dt` (row stride K), y row stride ldy. The loop nest of a BLIS-style GEMM.
+// Byte offset of element (row, col) of a [*, K] matrix of `dt`; col on a block boundary.
+int64_t ElementOffset(DType dt, int64_t K, int64_t row, int64_t col) {
+  return row * DTypeRowBytes(dt, K) + DTypeRowBytes(dt, col);
+}
+
+// y[i, j] = Σ_k x[i, k] · w[j, k] for i < m, j < n: x [m, K] (row stride K), w [n, K] of `dt`
+// (row stride K; a quantized dt is dequantized while packing), y row stride ldy. The loop nest of a
+// BLIS-style GEMM.
 void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, const char* w, DType dt, int64_t n,
               float* y, int64_t ldy) {
-  const int64_t kc = BalancedBlock(K, kern.kc, 8);
+  const int64_t bs = DTypeBlockSize(dt);
+  const int64_t kc = bs == 1 ? BalancedBlock(K, kern.kc, 8) : BalancedBlock(K, std::max(kern.kc, bs), bs);
   const int64_t nc = BalancedBlock(n, kern.nc, kern.nr);
   const int64_t mc = BalancedBlock(m, kern.mc, kern.mr);
   float* bp = tls_b.Get(RoundUp(nc, kern.nr) * kc);
@@ -56,7 +63,7 @@ void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, c
     const int64_t ncur = std::min(nc, n - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kcur = std::min(kc, K - pc);
-      kern.pack_b(w + (jc * K + pc) * DTypeSize(dt), dt, K, ncur, kcur, bp);
+      kern.pack_b(w + ElementOffset(dt, K, jc, pc), dt, K, ncur, kcur, bp);
       for (int64_t ic = 0; ic < m; ic += mc) {
         const int64_t mcur = std::min(mc, m - ic);
         kern.pack_a(x + ic * K + pc, K, mcur, kcur, ap);
@@ -97,7 +104,7 @@ void QuantizeActivations(const float* x, int64_t K, DType w_dtype, Q8Block* xq) 
 }
 
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
-                  DType w_dtype, int64_t N, float* y) {
+                  DType w_dtype, int64_t N, float* y, Activations act) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     std::memset(y, 0, sizeof(float) * M * N);
@@ -107,7 +114,8 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
   const int64_t row_bytes = DTypeRowBytes(w_dtype, K);
   // At least 64 KiB of weight rows per chunk, so that claiming a chunk costs nothing in comparison.
   const int64_t grain = std::max<int64_t>(1, 65536 / row_bytes);
-  if (DTypeIsQuantized(w_dtype)) {
+  const bool quantized = DTypeIsQuantized(w_dtype);
+  if (quantized && act == Activations::kInt8) {
     const int64_t nb = K / 32;
     if (static_cast<int64_t>(tls_xq.size()) < M * nb) tls_xq.resize(M * nb);
     Q8Block* xq = tls_xq.data();
@@ -140,7 +148,13 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
     return;
   }
   if (M <= kern.max_skinny_m) {
-    auto rows = [&](int64_t n0, int64_t n1) { kern.skinny(x, M, K, w, w_dtype, n0, n1, y, N); };
+    auto rows = [&](int64_t n0, int64_t n1) {
+      if (quantized) {
+        kern.quant_skinny(w_dtype, x, M, K, static_cast<const uint8_t*>(w), row_bytes, n0, n1, y, N);
+      } else {
+        kern.skinny(x, M, K, w, w_dtype, n0, n1, y, N);
+      }
+    };
     if (pool != nullptr) {
       pool->ParallelFor(N, rows, grain);
     } else {

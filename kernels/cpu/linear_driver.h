@@ -8,10 +8,13 @@
 //    computes mr×nr tiles of y from them in registers. Threads split N (or M when N is small).
 //    Cache levels: micro-panel of b (kc·nr floats) in L1, block of a (mc·kc) in L2, panel of b
 //    (kc·nc) in L3.
-//  * quantized weights (dtype.h), every M: the rows of x are quantized to Q8Blocks once and
-//    quant_rows computes integer block dot products (llama.cpp's ggml_vec_dot_<type>_q8_<0|1>),
-//    threads over N. Each thread walks its rows in tiles that stay in L1 and runs every group of up
-//    to kQuantRowsMaxM rows of x over a tile before moving on.
+//  * quantized weights (dtype.h) with Activations::kInt8, every M: the rows of x are quantized to
+//    Q8Blocks once and quant_rows computes integer block dot products (llama.cpp's
+//    ggml_vec_dot_<type>_q8_<0|1>), threads over N. Each thread walks its rows in tiles that stay in
+//    L1 and runs every group of up to kQuantRowsMaxM rows of x over a tile before moving on.
+//  * quantized weights with Activations::kF32: M <= max_skinny_m takes quant_skinny (each weight
+//    block dequantized in registers, times the f32 rows of x); larger M the GEMM above, pack_b
+//    dequantizing whole blocks (kc is then a multiple of the block size).
 #pragma once
 
 #include <cstdint>
@@ -58,7 +61,8 @@ struct LinearKernels {
   // x: row stride ldx.
   void (*pack_a)(const float* x, int64_t ldx, int64_t m, int64_t kc, float* dst);
   // dst[p][kk][j] = f32(w[p·nr + j, kk]) for j < nr (0 past n rows), kk < kc: ceil(n/nr) panels.
-  // w points at the first element of the block; ldw is its row stride in elements. Float dt only.
+  // w points at the first element of the block; ldw is its row stride in elements. For a quantized
+  // dt, w is at a block boundary and kc, ldw are multiples of the block size.
   void (*pack_b)(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst);
   // c[i, j] (+)= Σ_kk a[kk][i] · b[kk][j] for i < m <= mr, j < n <= nr; c: row stride ldc.
   // Adds to c when `accumulate`, else overwrites it. a, b are 64-byte-aligned packed panels.
@@ -71,9 +75,13 @@ struct LinearKernels {
                      int64_t n1, float* y, int64_t ldy);
   // QuantizeActivations, bit for bit.
   void (*quantize)(const float* x, int64_t K, DType w_dtype, Q8Block* xq);
+  // Quantized w, f32 x: y[m, n] = Σ_k x[m, k] · dequant(w)[n, k] for m < M <= max_skinny_m, n in
+  // [n0, n1). x: [M, K]; w: N rows of row_bytes bytes of `dt` blocks; y: row stride ldy.
+  void (*quant_skinny)(DType dt, const float* x, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
+                       int64_t n1, float* y, int64_t ldy);
 };
 
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
-                  DType w_dtype, int64_t N, float* y);
+                  DType w_dtype, int64_t N, float* y, Activations act);
 
 }  // namespace tessera::kernels

@@ -5,8 +5,9 @@
 
 namespace tessera::kernels {
 
-void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y) {
-  ActiveOps().linear(pool, x, M, K, w, w_dtype, N, y);
+void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
+            Activations act) {
+  ActiveOps().linear(pool, x, M, K, w, w_dtype, N, y, act);
 }
 
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y) {

@@ -27,18 +27,23 @@ namespace tessera::kernels {
 // DTypeRowBytes(w_dtype, K) bytes of blocks (a GGUF tensor of ne0 = K, ne1 = N), read in place.
 // `pool` may be null (single thread). Requires LinearSupports(w_dtype, K).
 //
-// Quantized weights (any M): each row of x is quantized to int8 per block of 32 and multiplied with
-// the weight blocks in integer arithmetic, with llama.cpp's numerics: for Q8_0, Q4_0, Q5_0, Q4_1 and
-// Q5_1 weights the activations are exactly ggml's block_q8_0 / block_q8_1 (d = max|x|/127 rounded
-// to f16, q = round(x·127/max|x|), s = d·Σq rounded to f16; see Q8Block in linear_driver.h), and
-// each block contributes d_w·d·Σ q_w·q (+ m_w·s), as ggml_vec_dot_<type>_q8_<0|1> does, prompt
-// rows included (ggml quantizes src1 of every quantized mul_mat). The result differs from
-// x·dequant(w)ᵀ by at most
+// Quantized weights with Activations::kF32: small M dequantizes each weight block in registers
+// and multiplies it with the f32 rows of x; larger M dequantizes weight blocks into the f32 GEMM's
+// packed panels. Either way the result is x·dequant(w)ᵀ with f32 rounding only (as transformers
+// computes a GGUF model it dequantized), at the cost of the int8 path's speed.
+//
+// Quantized weights with Activations::kInt8 (the default; any M): each row of x is quantized to int8 per block of 32
+// and multiplied with the weight blocks in integer arithmetic, with llama.cpp's numerics: for Q8_0, Q4_0, Q5_0, Q4_1
+// and Q5_1 weights the activations are exactly ggml's block_q8_0 / block_q8_1 (d = max|x|/127 rounded to f16, q =
+// round(x·127/max|x|), s = d·Σq rounded to f16; see Q8Block in linear_driver.h), and each block contributes d_w·d·Σ
+// q_w·q (+ m_w·s), as ggml_vec_dot_<type>_q8_<0|1> does, prompt rows included (ggml quantizes src1 of every quantized
+// mul_mat). The result differs from x·dequant(w)ᵀ by at most
 //     Σ_blocks b  Σ_{k in b} |dequant(w)[n, k]|·|x_k − d·q_k|  +  |m_w|·|s − d·Σq|   (+ f32 rounding),
 // with |x_k − d·q_k| <= d/2 + 127·|d − max|x|/127| ≈ 0.56·d (d here before its f16 rounding), i.e. about 2⁻⁸·Σ|x·w| at
 // worst and far less as the errors cancel: for Gaussian x and random blocks, K = 2048, the RMS error is about 0.5% of
 // the RMS of y.
-void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y);
+void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
+            Activations act = Activations::kInt8);
 
 // Whether Linear accepts weights of `w_dtype` with rows of K elements: every DType, with K a
 // multiple of DTypeBlockSize(w_dtype) (32 or 256 for quantized types) and K >= 0.

@@ -23,17 +23,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const
     TS_ASSIGN_OR_RETURN(m->generation_, GgufGenerationDefaults(*m->gguf_, m->config_));
     TS_ASSIGN_OR_RETURN(m->weights_, LoadGgufLlamaWeights(m->config_, *m->gguf_));
     m->rope_interleaved_ = true;
-    m->rot_dim_ = RopeDim(m->config_);
-    m->inv_freq_ = RopeInvFreq(m->config_);
-    m->pool_ = std::make_unique<kernels::ThreadPool>(options.num_threads);
-    return m;
+  } else {
+    TS_ASSIGN_OR_RETURN(m->config_, loader::LoadHfConfig(dir + "/config.json"));
+    TS_ASSIGN_OR_RETURN(m->generation_, loader::LoadGenerationConfig(dir + "/generation_config.json"));
+    if (m->generation_.eos_token_ids.empty()) m->generation_.eos_token_ids = m->config_.eos_token_ids;
+    TS_ASSIGN_OR_RETURN(m->checkpoint_, loader::Checkpoint::Open(dir));
+    TS_ASSIGN_OR_RETURN(m->weights_, LoadModelWeights(m->config_, *m->checkpoint_));
+    TS_RETURN_IF_ERROR(m->checkpoint_->CheckAllUsed({"rotary_emb.inv_freq"}));
   }
-  TS_ASSIGN_OR_RETURN(m->config_, loader::LoadHfConfig(dir + "/config.json"));
-  TS_ASSIGN_OR_RETURN(m->generation_, loader::LoadGenerationConfig(dir + "/generation_config.json"));
-  if (m->generation_.eos_token_ids.empty()) m->generation_.eos_token_ids = m->config_.eos_token_ids;
-  TS_ASSIGN_OR_RETURN(m->checkpoint_, loader::Checkpoint::Open(dir));
-  TS_ASSIGN_OR_RETURN(m->weights_, LoadModelWeights(m->config_, *m->checkpoint_));
-  TS_RETURN_IF_ERROR(m->checkpoint_->CheckAllUsed({"rotary_emb.inv_freq"}));
+  SetActivations(m->weights_, options.activations);
   m->rot_dim_ = RopeDim(m->config_);
   m->inv_freq_ = RopeInvFreq(m->config_);
   m->pool_ = std::make_unique<kernels::ThreadPool>(options.num_threads);

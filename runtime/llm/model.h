@@ -39,6 +39,9 @@ class Model {
  public:
   struct Options {
     int num_threads = 0;  // 0: all hardware threads
+    // How quantized (GGUF) weights meet the activations: kInt8 as llama.cpp (fast), kF32 for
+    // x·dequant(w)ᵀ as transformers computes the dequantized model (see kernels::Linear).
+    kernels::Activations activations = kernels::Activations::kInt8;
   };
 
   // `path`: a Hugging Face directory (config.json + safetensors), a .gguf file, or a directory

@@ -32,7 +32,7 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
 }
 
 void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
-  kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y);
+  kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
   if (!w.bias.empty()) {
     for (int64_t t = 0; t < tokens; ++t) {
       float* row = y + t * w.out;
@@ -62,6 +62,21 @@ void GatherRow(const LinearWeight& table, int64_t id, float* out) {
                              static_cast<const uint8_t*>(table.data) + id * kernels::DTypeRowBytes(table.dtype, dim),
                              dim, out);
       break;
+  }
+}
+
+void SetActivations(ModelWeights& w, kernels::Activations act) {
+  auto mlp = [&](MlpWeights& m) { m.gate.activations = m.up.activations = m.down.activations = act; };
+  w.embed.activations = w.lm_head.activations = act;
+  for (LayerWeights& l : w.layers) {
+    l.attn.q.activations = l.attn.k.activations = l.attn.v.activations = l.attn.o.activations = act;
+    if (l.mlp) mlp(*l.mlp);
+    if (l.moe) {
+      l.moe->router.activations = act;
+      for (MlpWeights& e : l.moe->experts) mlp(e);
+      if (l.moe->shared) mlp(*l.moe->shared);
+      if (l.moe->shared_gate) l.moe->shared_gate->activations = act;
+    }
   }
 }
 

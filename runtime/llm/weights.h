@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/dtype.h"
 #include "runtime/loader/safetensors.h"
@@ -26,6 +27,8 @@ struct LinearWeight {
   int64_t out = 0;
   int64_t in = 0;
   std::vector<float> bias;  // [out] or empty
+  // How a quantized dtype meets the activations (kernels::Linear); float dtypes ignore it.
+  kernels::Activations activations = kernels::Activations::kInt8;
 };
 
 // The [out, in] matrix `name + ".weight"` (and `name + ".bias"` when `bias`), shape-checked.
@@ -74,5 +77,9 @@ struct ModelWeights {
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
 };
+
+// Sets LinearWeight::activations of every matrix that Linear multiplies (all but the embedding
+// table, which is only gathered, unless it is tied to lm_head).
+void SetActivations(ModelWeights& w, kernels::Activations act);
 
 }  // namespace tessera::llm

@@ -17,16 +17,18 @@ constexpr LinearKernels kKernels{
     .mc = 128,
     .nc = 2048,
     .pack_a = simd::PackA<V, 8>,
-    .pack_b = simd::PackB<V, 32>,
+    .pack_b = simd::QuantX86<V>::PackB<32>,
     .micro = simd::Micro<V, 8, 2>,
     .quant_rows = simd::QuantX86<V>::Rows,
     .quantize = simd::QuantX86<V>::Quantize,
+    .quant_skinny = simd::QuantX86<V>::SkinnyF32,
 };
 
 }  // namespace
 
-void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y) {
-  LinearDriver(kKernels, pool, x, M, K, w, w_dtype, N, y);
+void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
+            Activations act) {
+  LinearDriver(kKernels, pool, x, M, K, w, w_dtype, N, y, act);
 }
 
 }  // namespace tessera::kernels::avx512

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/simd/linear_simd.h"
@@ -305,29 +306,208 @@ struct QuantX86 {
     }
   }
 
+  // Calls f(std::integral_constant<DType, dt>{}) for a quantized dt; returns false for the others.
+  template <class F>
+  static bool WithQuantType(DType dt, F&& f) {
+    switch (dt) {
+      case DType::kQ8_0:
+        return f(std::integral_constant<DType, DType::kQ8_0>{}), true;
+      case DType::kQ4_0:
+        return f(std::integral_constant<DType, DType::kQ4_0>{}), true;
+      case DType::kQ4_1:
+        return f(std::integral_constant<DType, DType::kQ4_1>{}), true;
+      case DType::kQ5_0:
+        return f(std::integral_constant<DType, DType::kQ5_0>{}), true;
+      case DType::kQ5_1:
+        return f(std::integral_constant<DType, DType::kQ5_1>{}), true;
+      case DType::kQ4_K:
+        return f(std::integral_constant<DType, DType::kQ4_K>{}), true;
+      case DType::kQ5_K:
+        return f(std::integral_constant<DType, DType::kQ5_K>{}), true;
+      case DType::kQ6_K:
+        return f(std::integral_constant<DType, DType::kQ6_K>{}), true;
+      default:
+        return false;
+    }
+  }
+
   // LinearKernels::quant_rows.
   static void Rows(DType dt, const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
                    int64_t n1, float* y, int64_t ldy) {
-    switch (dt) {
-      case DType::kQ8_0:
-        return RowsD<DType::kQ8_0>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ4_0:
-        return RowsD<DType::kQ4_0>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ4_1:
-        return RowsD<DType::kQ4_1>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ5_0:
-        return RowsD<DType::kQ5_0>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ5_1:
-        return RowsD<DType::kQ5_1>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ4_K:
-        return RowsD<DType::kQ4_K>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ5_K:
-        return RowsD<DType::kQ5_K>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      case DType::kQ6_K:
-        return RowsD<DType::kQ6_K>(xq, M, K, w, row_bytes, n0, n1, y, ldy);
-      default:
-        return;
+    WithQuantType(dt, [&](auto d) { RowsD<decltype(d)::value>(xq, M, K, w, row_bytes, n0, n1, y, ldy); });
+  }
+
+  // ---- f32 activations (Activations::kF32): weight blocks dequantized, then f32 FMAs ----
+
+  // 32 int8 (signed or unsigned) → out[0..32) = f32(q)·scale + offset.
+  template <bool kSigned>
+  static void Expand32(__m256i q, __m256 scale, __m256 offset, float* out) {
+    const __m128i lo = _mm256_castsi256_si128(q);
+    const __m128i hi = _mm256_extracti128_si256(q, 1);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const __m256i v = kSigned ? _mm256_cvtepi8_epi32(parts[i]) : _mm256_cvtepu8_epi32(parts[i]);
+      _mm256_storeu_ps(out + 8 * i, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), scale), offset));
     }
+  }
+
+  // The block of `D` at blk → out[0, block size): the values DequantizeRow gives (up to the
+  // rounding of d·q + m, which the compiler may fuse).
+  template <DType D>
+  static void DecodeBlock(const uint8_t* blk, float* out) {
+    if constexpr (D == DType::kQ8_0) {
+      Expand32<true>(Load32(blk + 2), _mm256_set1_ps(Half(blk)), _mm256_setzero_ps(), out);
+    } else if constexpr (D == DType::kQ4_0 || D == DType::kQ4_1 || D == DType::kQ5_0 || D == DType::kQ5_1) {
+      constexpr bool kMin = D == DType::kQ4_1 || D == DType::kQ5_1;
+      constexpr bool kFive = D == DType::kQ5_0 || D == DType::kQ5_1;
+      const float d = Half(blk);
+      __m256i q = Nibbles(blk + (kMin ? 4 : 2) + (kFive ? 4 : 0));
+      if constexpr (kFive) q = _mm256_or_si256(q, HighBits(blk + (kMin ? 4 : 2)));
+      if constexpr (kMin) {
+        Expand32<false>(q, _mm256_set1_ps(d), _mm256_set1_ps(Half(blk + 2)), out);
+      } else {
+        q = _mm256_sub_epi8(q, _mm256_set1_epi8(kFive ? 16 : 8));
+        Expand32<true>(q, _mm256_set1_ps(d), _mm256_setzero_ps(), out);
+      }
+    } else if constexpr (D == DType::kQ4_K || D == DType::kQ5_K) {
+      constexpr bool kFive = D == DType::kQ5_K;
+      const float d = Half(blk);
+      const float dmin = Half(blk + 2);
+      uint32_t sw[3];
+      std::memcpy(sw, blk + 4, 12);
+      const uint32_t sc[2] = {sw[0] & 0x3f3f3f3fu, (sw[2] & 0x0f0f0f0fu) | ((sw[0] >> 6) & 0x03030303u) << 4};
+      const uint32_t mn[2] = {sw[1] & 0x3f3f3f3fu, ((sw[2] >> 4) & 0x0f0f0f0fu) | ((sw[1] >> 6) & 0x03030303u) << 4};
+      uint8_t scb[8], mnb[8];
+      std::memcpy(scb, sc, 8);
+      std::memcpy(mnb, mn, 8);
+      const uint8_t* qs = blk + (kFive ? 48 : 16);
+      __m256i qh = kFive ? Load32(blk + 16) : _mm256_setzero_si256();
+      for (int g = 0; g < 4; ++g) {
+        const __m256i raw = Load32(qs + 32 * g);
+        __m256i q[2] = {_mm256_and_si256(raw, _mm256_set1_epi8(15)),
+                        _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15))};
+        if constexpr (kFive) {
+          const __m256i one = _mm256_set1_epi8(1);
+          q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+          q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+          qh = _mm256_srli_epi16(qh, 2);
+        }
+        for (int h = 0; h < 2; ++h) {
+          const int j = 2 * g + h;
+          Expand32<false>(q[h], _mm256_set1_ps(d * static_cast<float>(scb[j])),
+                          _mm256_set1_ps(-(dmin * static_cast<float>(mnb[j]))), out + 32 * j);
+        }
+      }
+    } else {
+      static_assert(D == DType::kQ6_K);
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+      const float d = Half(blk + 208);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = Load32(blk + 64 * h);
+        const __m256i ql1 = Load32(blk + 64 * h + 32);
+        const __m256i qh = Load32(blk + 128 + 32 * h);
+        const __m256i m4 = _mm256_set1_epi8(15);
+        const __m256i lo[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        for (int r = 0; r < 4; ++r) {
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), _mm256_set1_epi8(3));
+          const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+          const int sub = 4 * h + r;
+          // Two sub-blocks of 16 with their own scales: expand each half separately.
+          alignas(32) float tmp[32];
+          Expand32<true>(q, _mm256_set1_ps(d * static_cast<float>(sc[2 * sub])), _mm256_setzero_ps(), tmp);
+          std::memcpy(out + 32 * sub, tmp, 16 * sizeof(float));
+          Expand32<true>(q, _mm256_set1_ps(d * static_cast<float>(sc[2 * sub + 1])), _mm256_setzero_ps(), tmp);
+          std::memcpy(out + 32 * sub + 16, tmp + 16, 16 * sizeof(float));
+        }
+      }
+    }
+  }
+
+  template <DType D, int kNr>
+  static void PackBD(const void* w, int64_t ldw, int64_t n, int64_t kc, float* dst) {
+    constexpr int64_t kBs = DTypeBlockSize(D);
+    constexpr int64_t kBytes = DTypeBlockBytes(D);
+    const int64_t row_bytes = ldw / kBs * kBytes;
+    alignas(32) float block[kBs];
+    for (int64_t p = 0; p < n; p += kNr, dst += kNr * kc) {
+      for (int j = 0; j < kNr; ++j) {
+        if (p + j < n) {
+          const uint8_t* row = static_cast<const uint8_t*>(w) + (p + j) * row_bytes;
+          for (int64_t k0 = 0; k0 < kc; k0 += kBs) {
+            DecodeBlock<D>(row + k0 / kBs * kBytes, block);
+            float* d = dst + k0 * kNr + j;
+            for (int64_t i = 0; i < kBs; ++i) d[i * kNr] = block[i];
+          }
+        } else {
+          for (int64_t kk = 0; kk < kc; ++kk) dst[kk * kNr + j] = 0.0f;
+        }
+      }
+    }
+  }
+
+  // LinearKernels::pack_b: the quantized types here, the float types in simd::PackB.
+  template <int kNr>
+  static void PackB(const void* w, DType dt, int64_t ldw, int64_t n, int64_t kc, float* dst) {
+    if (!WithQuantType(dt, [&](auto d) { PackBD<decltype(d)::value, kNr>(w, ldw, n, kc, dst); })) {
+      simd::PackB<V, kNr>(w, dt, ldw, n, kc, dst);
+    }
+  }
+
+  // One weight row against kM rows of x: out[m] = Σ_k x[m, k] · dequant(w)[k]. Each block is decoded
+  // into an L1 buffer and read back by the FMAs; two accumulators per row of x.
+  template <DType D, int kM>
+  static void SkinnyRowF32(const uint8_t* w, const float* x, int64_t K, float* out) {
+    constexpr int64_t kBs = DTypeBlockSize(D);
+    constexpr int64_t kBytes = DTypeBlockBytes(D);
+    alignas(32) float blk[kBs];
+    __m256 acc[2][kM];
+    for (int m = 0; m < kM; ++m) acc[0][m] = acc[1][m] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / kBs; ++b) {
+      DecodeBlock<D>(w + b * kBytes, blk);
+      const float* xb = x + b * kBs;
+#pragma GCC unroll 4
+      for (int64_t i = 0; i < kBs; i += 16) {
+        const __m256 w0 = _mm256_load_ps(blk + i);
+        const __m256 w1 = _mm256_load_ps(blk + i + 8);
+#pragma GCC unroll 4
+        for (int m = 0; m < kM; ++m) {
+          acc[0][m] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xb + m * K + i), acc[0][m]);
+          acc[1][m] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + m * K + i + 8), acc[1][m]);
+        }
+      }
+    }
+    for (int m = 0; m < kM; ++m) out[m] = ReduceAdd(_mm256_add_ps(acc[0][m], acc[1][m]));
+  }
+
+  template <DType D, int kM>
+  static void SkinnyF32M(const float* x, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0, int64_t n1,
+                         float* y, int64_t ldy) {
+    float out[kM];
+    for (int64_t n = n0; n < n1; ++n) {
+      SkinnyRowF32<D, kM>(w + n * row_bytes, x, K, out);
+      for (int m = 0; m < kM; ++m) y[m * ldy + n] = out[m];
+    }
+  }
+
+  // LinearKernels::quant_skinny (1 <= M <= 4).
+  static void SkinnyF32(DType dt, const float* x, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
+                        int64_t n1, float* y, int64_t ldy) {
+    WithQuantType(dt, [&](auto d) {
+      constexpr DType D = decltype(d)::value;
+      switch (M) {
+        case 1:
+          return SkinnyF32M<D, 1>(x, K, w, row_bytes, n0, n1, y, ldy);
+        case 2:
+          return SkinnyF32M<D, 2>(x, K, w, row_bytes, n0, n1, y, ldy);
+        case 3:
+          return SkinnyF32M<D, 3>(x, K, w, row_bytes, n0, n1, y, ldy);
+        default:
+          return SkinnyF32M<D, 4>(x, K, w, row_bytes, n0, n1, y, ldy);
+      }
+    });
   }
 };
 

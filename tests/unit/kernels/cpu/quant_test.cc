@@ -256,7 +256,7 @@ class QuantLinearTest : public IsaTest {
       }
     }
     Guarded y(s.M * s.N);
-    ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data());
+    ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kInt8);
     EXPECT_TRUE(AllClose(y, want_q, tol_q)) << "against the quantized arithmetic";
     EXPECT_TRUE(AllClose(y, want, tol)) << "against the float product";
   }
@@ -282,6 +282,46 @@ TEST_P(QuantLinearTest, MultiBlockShapes) {
     for (Shape s : {Shape{130, 1024, 70}, Shape{7, 512, 600}, Shape{1, 2048, 513}, Shape{2, 1280, 97}}) {
       Check(s, dt, false, nullptr);
       Check(s, dt, false, &pool);
+    }
+  }
+}
+
+// Activations::kF32: y = x·dequant(w)ᵀ against a double brute force over the dequantized weights
+// (DequantizeRow, itself checked against gguf above), within f32 rounding of the dot product,
+// (K + 2)·2^−24·Σ_k |x_k·w_k|. The int8 path's error (about 2^−8 of that sum) is far outside it, so
+// routing any shape to the int8 kernels fails. Skinny rows (M <= 4), the GEMM (M > 4, several K
+// blocks, both ways of splitting threads), pool and no pool.
+TEST_P(QuantLinearTest, F32ActivationsGiveTheFloatProduct) {
+  ThreadPool pool(2);
+  for (DType dt : kQuantTypes) {
+    const int64_t bs = DTypeBlockSize(dt);
+    for (Shape s : {Shape{1, bs, 1}, Shape{1, 3 * bs, 40}, Shape{2, 1024, 13}, Shape{3, 512, 37}, Shape{4, 1024, 70},
+                    Shape{5, bs, 13}, Shape{64, 3 * bs, 40}, Shape{130, 1024, 70}, Shape{7, 512, 600}}) {
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "M=" << s.M << " K=" << s.K << " N=" << s.N << " " << DTypeName(dt) << (p ? " pool" : ""));
+        const uint32_t seed = static_cast<uint32_t>(s.M * 31 + s.K * 7 + s.N + static_cast<int>(dt) * 101);
+        const std::vector<float> x = RandomFloats(s.M * s.K, -1, 1, seed);
+        const auto wq = RandomQuantRows(dt, s.N, s.K, seed + 1);
+        const int64_t row_bytes = DTypeRowBytes(dt, s.K);
+        std::vector<float> w(s.K);
+        std::vector<double> want(s.M * s.N), tol(s.M * s.N);
+        for (int64_t n = 0; n < s.N; ++n) {
+          DequantizeRow(dt, wq.data() + n * row_bytes, s.K, w.data());
+          for (int64_t m = 0; m < s.M; ++m) {
+            double sum = 0, mag = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+              sum += double{x[m * s.K + k]} * w[k];
+              mag += std::fabs(double{x[m * s.K + k]} * w[k]);
+            }
+            want[m * s.N + n] = sum;
+            tol[m * s.N + n] = (s.K + 2) * kF32Eps * mag;
+          }
+        }
+        Guarded y(s.M * s.N);
+        ops().linear(p, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kF32);
+        EXPECT_TRUE(AllClose(y, want, tol));
+      }
     }
   }
 }
@@ -342,11 +382,11 @@ TEST_P(QuantLinearTest, ActivationsQuantizedLikeSpecification) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     Guarded y(K);
-    ops().linear(&pool, x.data(), 1, K, one_hot.data(), DType::kQ8_0, K, y.data());
+    ops().linear(&pool, x.data(), 1, K, one_hot.data(), DType::kQ8_0, K, y.data(), Activations::kInt8);
     const QuantizedX q8 = QuantizeForTest(x, DType::kQ8_0);
     for (int64_t n = 0; n < K; ++n) ASSERT_EQ(y[n], q8.d[n / 32] * q8.q[n]) << "element " << n;
     Guarded ys(nb);
-    ops().linear(&pool, x.data(), 1, K, mins.data(), DType::kQ4_1, nb, ys.data());
+    ops().linear(&pool, x.data(), 1, K, mins.data(), DType::kQ4_1, nb, ys.data(), Activations::kInt8);
     const QuantizedX q81 = QuantizeForTest(x, DType::kQ4_1);
     for (int64_t n = 0; n < nb; ++n) ASSERT_EQ(ys[n], q81.s[n]) << "block " << n;
   }
