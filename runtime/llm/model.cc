@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const
     TS_ASSIGN_OR_RETURN(m->weights_, LoadModelWeights(m->config_, *m->checkpoint_));
     TS_RETURN_IF_ERROR(m->checkpoint_->CheckAllUsed({"rotary_emb.inv_freq"}));
   }
-  SetActivations(m->weights_, options.activations);
+  PrepareLinears(m->weights_, options.activations);
   m->rot_dim_ = RopeDim(m->config_);
   m->inv_freq_ = RopeInvFreq(m->config_);
   m->pool_ = std::make_unique<kernels::ThreadPool>(options.num_threads);

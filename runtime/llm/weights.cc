@@ -26,13 +26,21 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
   TS_ASSIGN_OR_RETURN(const loader::TensorView* t, ckpt.Get(name, {n}));
   TS_ASSIGN_OR_RETURN(kernels::DType dtype, t->WeightDType());
   std::vector<float> v(n);
-  LinearWeight as_row{.data = t->data, .dtype = dtype, .out = 1, .in = n, .bias = {}};
+  LinearWeight as_row;
+  as_row.data = t->data;
+  as_row.dtype = dtype;
+  as_row.out = 1;
+  as_row.in = n;
   GatherRow(as_row, 0, v.data());
   return v;
 }
 
 void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
-  kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
+  if (w.packed != nullptr) {
+    kernels::LinearPacked(pool, x, tokens, *w.packed, y);
+  } else {
+    kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
+  }
   if (!w.bias.empty()) {
     for (int64_t t = 0; t < tokens; ++t) {
       float* row = y + t * w.out;
@@ -65,17 +73,25 @@ void GatherRow(const LinearWeight& table, int64_t id, float* out) {
   }
 }
 
-void SetActivations(ModelWeights& w, kernels::Activations act) {
-  auto mlp = [&](MlpWeights& m) { m.gate.activations = m.up.activations = m.down.activations = act; };
-  w.embed.activations = w.lm_head.activations = act;
+void PrepareLinears(ModelWeights& w, kernels::Activations act) {
+  auto prepare = [act](LinearWeight& l) {
+    l.activations = act;
+    if (act == kernels::Activations::kInt8) l.packed = kernels::PackForLinear(l.data, l.dtype, l.out, l.in);
+  };
+  auto mlp = [&](MlpWeights& m) {
+    prepare(m.gate);
+    prepare(m.up);
+    prepare(m.down);
+  };
+  prepare(w.lm_head);
   for (LayerWeights& l : w.layers) {
-    l.attn.q.activations = l.attn.k.activations = l.attn.v.activations = l.attn.o.activations = act;
+    for (LinearWeight* p : {&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o}) prepare(*p);
     if (l.mlp) mlp(*l.mlp);
     if (l.moe) {
-      l.moe->router.activations = act;
+      prepare(l.moe->router);
       for (MlpWeights& e : l.moe->experts) mlp(e);
       if (l.moe->shared) mlp(*l.moe->shared);
-      if (l.moe->shared_gate) l.moe->shared_gate->activations = act;
+      if (l.moe->shared_gate) prepare(*l.moe->shared_gate);
     }
   }
 }

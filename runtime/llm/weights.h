@@ -9,12 +9,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/packed_linear.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/dtype.h"
 #include "runtime/loader/safetensors.h"
@@ -29,6 +31,9 @@ struct LinearWeight {
   std::vector<float> bias;  // [out] or empty
   // How a quantized dtype meets the activations (kernels::Linear); float dtypes ignore it.
   kernels::Activations activations = kernels::Activations::kInt8;
+  // With int8 activations, a copy of data rearranged for the CPU's integer dot products
+  // (kernels::PackForLinear), used instead of data when set.
+  std::shared_ptr<const kernels::PackedLinear> packed;
 };
 
 // The [out, in] matrix `name + ".weight"` (and `name + ".bias"` when `bias`), shape-checked.
@@ -79,7 +84,8 @@ struct ModelWeights {
 };
 
 // Sets LinearWeight::activations of every matrix that Linear multiplies (all but the embedding
-// table, which is only gathered, unless it is tied to lm_head).
-void SetActivations(ModelWeights& w, kernels::Activations act);
+// table, which is only gathered), and with int8 activations packs those the CPU has a faster
+// layout for (LinearWeight::packed).
+void PrepareLinears(ModelWeights& w, kernels::Activations act);
 
 }  // namespace tessera::llm

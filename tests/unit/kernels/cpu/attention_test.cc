@@ -122,6 +122,9 @@ const Case kCases[] = {
     {17, 2, 2, 8, 17, 0, 0, true},
     // one key
     {2, 1, 1, 33, 1, 0, 0, false},
+    // long context over many key tiles, head_dim 128 and 32 (register-resident rows, AttendRowsFixed)
+    {2, 4, 1, 128, 300, 298, 0, true},
+    {3, 6, 3, 32, 77, 74, 0, true},
 };
 
 TEST_P(AttentionTest, MatchesReference) {

@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/packed_linear.h"
 #include "kernels/dtype.h"
 #include "kernels_test_util.h"
 
@@ -208,7 +209,8 @@ class QuantLinearTest : public IsaTest {
   //      Σ_k |w_k|·|x_k − d_b·q_k| + |m_b|·|s_b − d_b·Σq_b|, plus the tolerance of (1).
   // With `exact_activations` every block of x holds integers with max |x| = 127, so d = 1, q = x and
   // only the f16 rounding of s remains.
-  void Check(Shape s, DType dt, bool exact_activations, ThreadPool* pool) {
+  // With `packed`, the product is LinearPacked on PackForLinear's copy of the weights instead.
+  void Check(Shape s, DType dt, bool exact_activations, ThreadPool* pool, bool packed = false) {
     SCOPED_TRACE(::testing::Message() << "M=" << s.M << " K=" << s.K << " N=" << s.N << " " << DTypeName(dt)
                                       << (exact_activations ? " exact-activations" : "") << (pool ? " pool" : ""));
     const uint32_t seed = static_cast<uint32_t>(s.M * 7919 + s.K * 131 + s.N + static_cast<int>(dt) * 1000003);
@@ -256,7 +258,13 @@ class QuantLinearTest : public IsaTest {
       }
     }
     Guarded y(s.M * s.N);
-    ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kInt8);
+    if (packed) {
+      const auto pw = PackForLinear(wq.data(), dt, s.N, s.K);
+      ASSERT_NE(pw, nullptr);
+      LinearPacked(pool, x.data(), s.M, *pw, y.data());
+    } else {
+      ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kInt8);
+    }
     EXPECT_TRUE(AllClose(y, want_q, tol_q)) << "against the quantized arithmetic";
     EXPECT_TRUE(AllClose(y, want, tol)) << "against the float product";
   }
@@ -282,6 +290,31 @@ TEST_P(QuantLinearTest, MultiBlockShapes) {
     for (Shape s : {Shape{130, 1024, 70}, Shape{7, 512, 600}, Shape{1, 2048, 513}, Shape{2, 1280, 97}}) {
       Check(s, dt, false, nullptr);
       Check(s, dt, false, &pool);
+    }
+  }
+}
+
+// The packed layout (AVX-512 VNNI) for Q4_1 and Q8_0: the same two brute forces, with K not a
+// multiple of the four-block group (padding), M beyond four rows (several passes over each tile),
+// and integer-valued activations so that a wrong lane or block shows exactly. The other types have
+// no packed layout.
+TEST_P(QuantLinearTest, PackedMatchesTheQuantizedArithmetic) {
+  if (GetParam() != Isa::kAvx512 || !PackedLinearAvailable()) {
+    GTEST_SKIP() << "the packed kernel is AVX-512 VNNI, with the avx512 ISA active";
+  }
+  ThreadPool pool(2);
+  for (DType dt : {DType::kQ4_1, DType::kQ8_0}) {
+    for (Shape s : {Shape{1, 32, 1}, Shape{1, 576, 13}, Shape{2, 96, 40}, Shape{3, 1536, 37}, Shape{4, 160, 70},
+                    Shape{9, 576, 33}, Shape{64, 1024, 40}}) {
+      Check(s, dt, false, nullptr, /*packed=*/true);
+      Check(s, dt, false, &pool, /*packed=*/true);
+      Check(s, dt, true, &pool, /*packed=*/true);
+    }
+  }
+  for (DType dt : kQuantTypes) {
+    if (dt != DType::kQ4_1 && dt != DType::kQ8_0) {
+      std::vector<uint8_t> w(DTypeRowBytes(dt, 256) * 2);
+      EXPECT_EQ(PackForLinear(w.data(), dt, 2, 256), nullptr) << DTypeName(dt);
     }
   }
 }
