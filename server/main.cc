@@ -169,6 +169,13 @@ int Run() {
   if (model.empty()) return Fail("--model is required (it also gives the tokenizer when --engine is used)");
   const std::string model_name =
       absl::GetFlag(FLAGS_served_model_name).empty() ? BaseName(model) : absl::GetFlag(FLAGS_served_model_name);
+  // Worker settings are checked here, before any server starts, so that a bad one ends start-up at once.
+  if (absl::GetFlag(FLAGS_replicas) < 1) return Fail("--replicas must be >= 1");
+  if (absl::GetFlag(FLAGS_sp) < 1) return Fail("--sp must be >= 1");
+  kernels::Activations activations;
+  if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
+    return Fail("--activations: expected int8 or f32, got '" + absl::GetFlag(FLAGS_activations) + "'");
+  }
 
   ApiKeys keys(absl::GetFlag(FLAGS_api_key));
   if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
@@ -240,11 +247,6 @@ int Run() {
                                                                      : absl::GetFlag(FLAGS_worker_binary);
     if (sopts.worker_binary.empty()) return Fail("cannot find tessera-worker (use --worker-binary)");
     sopts.replicas = absl::GetFlag(FLAGS_replicas);
-    if (sopts.replicas < 1) return Fail("--replicas must be >= 1");
-    kernels::Activations activations;
-    if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
-      return Fail("--activations: expected int8 or f32, got '" + absl::GetFlag(FLAGS_activations) + "'");
-    }
     sopts.worker_args = {
         "--model=" + model,
         "--model_name=" + model_name,
@@ -257,7 +259,6 @@ int Run() {
         absl::StrCat("--max_model_len=", absl::GetFlag(FLAGS_max_model_len)),
         absl::StrCat("--enable_prefix_caching=", absl::GetFlag(FLAGS_enable_prefix_caching) ? "true" : "false")};
     const int sp = absl::GetFlag(FLAGS_sp);
-    if (sp < 1) return Fail("--sp must be >= 1");
     if (sp > 1) {
       sopts.launcher = {absl::GetFlag(FLAGS_mpirun), "-np", std::to_string(sp), "--oversubscribe"};
       sopts.worker_args.push_back("--sp_policy=" + absl::GetFlag(FLAGS_sp_policy));
