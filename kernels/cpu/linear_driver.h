@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cpu/ops.h"
 
@@ -48,6 +49,23 @@ void QuantizeActivations(const float* x, int64_t K, DType w_dtype, Q8Block* xq);
 
 // The most rows of x that one LinearKernels::quant_rows call takes.
 inline constexpr int64_t kQuantRowsMaxM = 4;
+
+// Calls f(std::integral_constant<int, M>{}) for 1 <= M <= kQuantRowsMaxM, so that kernels take the
+// row count as a template argument.
+template <class F>
+void WithRowCount(int64_t M, F&& f) {
+  static_assert(kQuantRowsMaxM == 4);
+  switch (M) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
 
 struct LinearKernels {
   // y[m, n] = Σ_k x[m, k] · w[n, k] for m < M, n in [n0, n1). x: [M, K]; w: [N, K] of `dt`;

@@ -132,16 +132,7 @@ void PackActivations(const PackedLinear& w, const float* x, PackedXGroup* xg) {
 
 void PackedRows(const PackedLinear& w, const PackedXGroup* xg, int64_t M, int64_t n0, int64_t n1, float* y,
                 int64_t ldy) {
-  switch (M) {
-    case 1:
-      return RowsM<1>(w, xg, n0, n1, y, ldy);
-    case 2:
-      return RowsM<2>(w, xg, n0, n1, y, ldy);
-    case 3:
-      return RowsM<3>(w, xg, n0, n1, y, ldy);
-    default:
-      return RowsM<4>(w, xg, n0, n1, y, ldy);
-  }
+  WithRowCount(M, [&](auto m) { RowsM<decltype(m)::value>(w, xg, n0, n1, y, ldy); });
 }
 
 }  // namespace tessera::kernels::avx512

@@ -91,6 +91,48 @@ struct QuantX86 {
         4);
   }
 
+  // Q4_K / Q5_K: the 8 six-bit scales (sc) and mins (mn) of a super-block from its 12 scale bytes at
+  // p, one byte each, as little-endian u32 pairs: word 0 for sub-blocks 0–3, word 1 for 4–7.
+  static void KScalesMins(const uint8_t* p, uint32_t (&sc)[2], uint32_t (&mn)[2]) {
+    uint32_t sw[3];
+    std::memcpy(sw, p, 12);
+    sc[0] = sw[0] & 0x3f3f3f3fu;
+    mn[0] = sw[1] & 0x3f3f3f3fu;
+    sc[1] = (sw[2] & 0x0f0f0f0fu) | ((sw[0] >> 6) & 0x03030303u) << 4;
+    mn[1] = ((sw[2] >> 4) & 0x0f0f0f0fu) | ((sw[1] >> 6) & 0x03030303u) << 4;
+  }
+
+  // Q4_K / Q5_K: the quants of sub-blocks 2g and 2g + 1 (32 bytes each) from the super-block's
+  // quants at qs; for Q5_K, qh holds the high bits not yet used and is shifted past this pair.
+  template <bool kFive>
+  static void KQuants(const uint8_t* qs, int g, __m256i& qh, __m256i (&q)[2]) {
+    const __m256i raw = Load32(qs + 32 * g);
+    q[0] = _mm256_and_si256(raw, _mm256_set1_epi8(15));
+    q[1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
+    if constexpr (kFive) {
+      const __m256i one = _mm256_set1_epi8(1);
+      q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+      q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+      qh = _mm256_srli_epi16(qh, 2);
+    }
+  }
+
+  // Q6_K: the quants − 32 of sub-blocks 4h .. 4h + 3 (32 bytes each) of the super-block at blk.
+  static void Q6Quants(const uint8_t* blk, int h, __m256i (&q)[4]) {
+    const __m256i ql0 = Load32(blk + 64 * h);
+    const __m256i ql1 = Load32(blk + 64 * h + 32);
+    const __m256i qh = Load32(blk + 128 + 32 * h);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i lo[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                           _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), _mm256_set1_epi8(3));
+      q[r] = _mm256_sub_epi8(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+    }
+  }
+
   // One 32-element block of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 at blk against xq[m·nb] for m < kM.
   // Q4_1 / Q5_1: dm = (d, m); one multiply by (dx, s) gives both the block scale d·dx and the min
   // term m·s, which accumulates in lane 1 of accm. The others have signed q (q − 8, q − 16 for
@@ -167,17 +209,12 @@ struct QuantX86 {
         const uint8_t* blk = w + sb * kBytes;
         const float d = Half(blk);
         const float dmin = Half(blk + 2);
-        // 12 scale bytes as u32 words s0, s1, s2 → 8 scales (sc) and 8 mins (mn), one byte each.
-        uint32_t sw[3];
-        std::memcpy(sw, blk + 4, 12);
-        const uint32_t sc_lo = sw[0] & 0x3f3f3f3fu;
-        const uint32_t mn_lo = sw[1] & 0x3f3f3f3fu;
-        const uint32_t sc_hi = (sw[2] & 0x0f0f0f0fu) | ((sw[0] >> 6) & 0x03030303u) << 4;
-        const uint32_t mn_hi = ((sw[2] >> 4) & 0x0f0f0f0fu) | ((sw[1] >> 6) & 0x03030303u) << 4;
+        uint32_t sc[2], mn[2];
+        KScalesMins(blk + 4, sc, mn);
         // Per activation row: scale[j] = d·sc_j·dx_j for the 8 sub-blocks, and the mins term
         // −dmin·Σ_j m_j·s_j accumulated as a vector.
-        const __m256 scf = _mm256_mul_ps(_mm256_set1_ps(d), U8x8(sc_lo, sc_hi));
-        const __m256 mnf = _mm256_mul_ps(_mm256_set1_ps(-dmin), U8x8(mn_lo, mn_hi));
+        const __m256 scf = _mm256_mul_ps(_mm256_set1_ps(d), U8x8(sc[0], sc[1]));
+        const __m256 mnf = _mm256_mul_ps(_mm256_set1_ps(-dmin), U8x8(mn[0], mn[1]));
         alignas(32) float scale[kM][8];
         for (int m = 0; m < kM; ++m) {
           const Q8Block* x = xq + m * nb + sb * 8;
@@ -188,15 +225,8 @@ struct QuantX86 {
         __m256i qh = _mm256_setzero_si256();
         if constexpr (kFive) qh = Load32(blk + 16);
         for (int g = 0; g < 4; ++g) {
-          const __m256i raw = Load32(qs + 32 * g);
-          __m256i q[2] = {_mm256_and_si256(raw, _mm256_set1_epi8(15)),
-                          _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15))};
-          if constexpr (kFive) {
-            const __m256i one = _mm256_set1_epi8(1);
-            q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-            q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
-            qh = _mm256_srli_epi16(qh, 2);
-          }
+          __m256i q[2];
+          KQuants<kFive>(qs, g, qh, q);
 #pragma GCC unroll 2
           for (int h = 0; h < 2; ++h) {
             const int j = 2 * g + h;
@@ -218,18 +248,11 @@ struct QuantX86 {
                            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192))));
         const float d = Half(blk + 208);
         for (int h = 0; h < 2; ++h) {
-          const __m256i ql0 = Load32(blk + 64 * h);
-          const __m256i ql1 = Load32(blk + 64 * h + 32);
-          const __m256i qh = Load32(blk + 128 + 32 * h);
-          const __m256i m4 = _mm256_set1_epi8(15);
-          const __m256i m2 = _mm256_set1_epi8(3);
-          const __m256i lo[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                 _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                 _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+          __m256i qr[4];
+          Q6Quants(blk, h, qr);
 #pragma GCC unroll 4
           for (int r = 0; r < 4; ++r) {
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), m2);
-            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+            const __m256i q = qr[r];
             const int sub = 4 * h + r;  // 32-element sub-block within the super-block
             const __m256i c16 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * sub])),
                                                         _mm_set1_epi16(sc[2 * sub + 1]), 1);  // [c_a ×8, c_b ×8]
@@ -293,17 +316,7 @@ struct QuantX86 {
   template <DType D>
   static void RowsD(const Q8Block* xq, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
                     int64_t n1, float* y, int64_t ldy) {
-    static_assert(kQuantRowsMaxM == 4);
-    switch (M) {
-      case 1:
-        return RowsM<D, 1>(xq, K, w, row_bytes, n0, n1, y, ldy);
-      case 2:
-        return RowsM<D, 2>(xq, K, w, row_bytes, n0, n1, y, ldy);
-      case 3:
-        return RowsM<D, 3>(xq, K, w, row_bytes, n0, n1, y, ldy);
-      default:
-        return RowsM<D, 4>(xq, K, w, row_bytes, n0, n1, y, ldy);
-    }
+    WithRowCount(M, [&](auto m) { RowsM<D, decltype(m)::value>(xq, K, w, row_bytes, n0, n1, y, ldy); });
   }
 
   // Calls f(std::integral_constant<DType, dt>{}) for a quantized dt; returns false for the others.
@@ -374,25 +387,16 @@ struct QuantX86 {
       constexpr bool kFive = D == DType::kQ5_K;
       const float d = Half(blk);
       const float dmin = Half(blk + 2);
-      uint32_t sw[3];
-      std::memcpy(sw, blk + 4, 12);
-      const uint32_t sc[2] = {sw[0] & 0x3f3f3f3fu, (sw[2] & 0x0f0f0f0fu) | ((sw[0] >> 6) & 0x03030303u) << 4};
-      const uint32_t mn[2] = {sw[1] & 0x3f3f3f3fu, ((sw[2] >> 4) & 0x0f0f0f0fu) | ((sw[1] >> 6) & 0x03030303u) << 4};
+      uint32_t sc[2], mn[2];
+      KScalesMins(blk + 4, sc, mn);
       uint8_t scb[8], mnb[8];
       std::memcpy(scb, sc, 8);
       std::memcpy(mnb, mn, 8);
       const uint8_t* qs = blk + (kFive ? 48 : 16);
       __m256i qh = kFive ? Load32(blk + 16) : _mm256_setzero_si256();
       for (int g = 0; g < 4; ++g) {
-        const __m256i raw = Load32(qs + 32 * g);
-        __m256i q[2] = {_mm256_and_si256(raw, _mm256_set1_epi8(15)),
-                        _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15))};
-        if constexpr (kFive) {
-          const __m256i one = _mm256_set1_epi8(1);
-          q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-          q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
-          qh = _mm256_srli_epi16(qh, 2);
-        }
+        __m256i q[2];
+        KQuants<kFive>(qs, g, qh, q);
         for (int h = 0; h < 2; ++h) {
           const int j = 2 * g + h;
           Expand32<false>(q[h], _mm256_set1_ps(d * static_cast<float>(scb[j])),
@@ -404,16 +408,10 @@ struct QuantX86 {
       const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
       const float d = Half(blk + 208);
       for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = Load32(blk + 64 * h);
-        const __m256i ql1 = Load32(blk + 64 * h + 32);
-        const __m256i qh = Load32(blk + 128 + 32 * h);
-        const __m256i m4 = _mm256_set1_epi8(15);
-        const __m256i lo[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        __m256i qr[4];
+        Q6Quants(blk, h, qr);
         for (int r = 0; r < 4; ++r) {
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), _mm256_set1_epi8(3));
-          const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+          const __m256i q = qr[r];
           const int sub = 4 * h + r;
           // Two sub-blocks of 16 with their own scales: expand each half separately.
           alignas(32) float tmp[32];
@@ -496,17 +494,8 @@ struct QuantX86 {
   static void SkinnyF32(DType dt, const float* x, int64_t M, int64_t K, const uint8_t* w, int64_t row_bytes, int64_t n0,
                         int64_t n1, float* y, int64_t ldy) {
     WithQuantType(dt, [&](auto d) {
-      constexpr DType D = decltype(d)::value;
-      switch (M) {
-        case 1:
-          return SkinnyF32M<D, 1>(x, K, w, row_bytes, n0, n1, y, ldy);
-        case 2:
-          return SkinnyF32M<D, 2>(x, K, w, row_bytes, n0, n1, y, ldy);
-        case 3:
-          return SkinnyF32M<D, 3>(x, K, w, row_bytes, n0, n1, y, ldy);
-        default:
-          return SkinnyF32M<D, 4>(x, K, w, row_bytes, n0, n1, y, ldy);
-      }
+      WithRowCount(
+          M, [&](auto m) { SkinnyF32M<decltype(d)::value, decltype(m)::value>(x, K, w, row_bytes, n0, n1, y, ldy); });
     });
   }
 };
