@@ -6,7 +6,10 @@
 // scales follow them; the kernel (avx512/packed_vnni.cc) then multiplies four blocks with a few
 // 512-bit instructions (vpdpbusd) per row of x. The arithmetic is the int8 path's
 // (Activations::kInt8): the same q8_1 / q8_0 activation blocks, the same exact integer block dot
-// products, scaled and summed in f32 (in another order).
+// products, scaled and summed in f32 (in another order). With Activations::kF32 and a few rows of
+// x, the same groups are widened to f32 in registers and multiplied with x as it is (the result
+// of Linear(..., Activations::kF32) up to the order of the f32 sums); more rows of x go to
+// Linear's f32 GEMM on the original weights.
 //
 // Row layout, G = ceil(K/128) groups of four blocks (blocks past K/32 are zero: d = m = 0, q = 0):
 //   Q4_1: [64 B: nibbles of blocks 4g..4g+3, 16 B each][8 B: d, 4 × f16][8 B: m, 4 × f16]  (80 B)
@@ -26,12 +29,13 @@
 namespace tessera::kernels {
 
 struct PackedLinear {
-  DType dtype = DType::kQ4_1;  // of the original weights
-  int64_t n = 0;               // rows (outputs)
-  int64_t k = 0;               // columns (inputs)
-  int64_t groups = 0;          // groups of four blocks per row
-  int64_t row_bytes = 0;       // groups · group bytes
-  std::vector<uint8_t> data;   // n · row_bytes
+  DType dtype = DType::kQ4_1;      // of the original weights
+  int64_t n = 0;                   // rows (outputs)
+  int64_t k = 0;                   // columns (inputs)
+  int64_t groups = 0;              // groups of four blocks per row
+  int64_t row_bytes = 0;           // groups · group bytes
+  std::vector<uint8_t> data;       // n · row_bytes
+  const void* original = nullptr;  // the weights packed (they must outlive this copy)
 };
 
 // Bytes of one group of four blocks in a packed row of `dt` (Q4_1: 80, Q8_0: 136), 0 for types
@@ -45,8 +49,9 @@ bool PackedLinearAvailable();
 // layout or PackedLinearAvailable() is false. Requires LinearSupports(dt, K).
 std::unique_ptr<PackedLinear> PackForLinear(const void* w, DType dt, int64_t N, int64_t K);
 
-// y[M, N] = x[M, K] · wᵀ with int8 activations, as Linear(..., Activations::kInt8) on the original
-// weights (up to the order of the f32 sums). Requires PackedLinearAvailable().
-void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y);
+// y[M, N] = x[M, K] · wᵀ as Linear(..., act) on the original weights gives it (up to the order of
+// the f32 sums). Requires PackedLinearAvailable().
+void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y,
+                  Activations act = Activations::kInt8);
 
 }  // namespace tessera::kernels

@@ -37,7 +37,7 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
 
 void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
   if (w.packed != nullptr) {
-    kernels::LinearPacked(pool, x, tokens, *w.packed, y);
+    kernels::LinearPacked(pool, x, tokens, *w.packed, y, w.activations);
   } else {
     kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
   }
@@ -76,7 +76,7 @@ void GatherRow(const LinearWeight& table, int64_t id, float* out) {
 void PrepareLinears(ModelWeights& w, kernels::Activations act) {
   auto prepare = [act](LinearWeight& l) {
     l.activations = act;
-    if (act == kernels::Activations::kInt8) l.packed = kernels::PackForLinear(l.data, l.dtype, l.out, l.in);
+    l.packed = kernels::PackForLinear(l.data, l.dtype, l.out, l.in);
   };
   auto mlp = [&](MlpWeights& m) {
     prepare(m.gate);

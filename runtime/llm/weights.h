@@ -31,8 +31,8 @@ struct LinearWeight {
   std::vector<float> bias;  // [out] or empty
   // How a quantized dtype meets the activations (kernels::Linear); float dtypes ignore it.
   kernels::Activations activations = kernels::Activations::kInt8;
-  // With int8 activations, a copy of data rearranged for the CPU's integer dot products
-  // (kernels::PackForLinear), used instead of data when set.
+  // A copy of data rearranged for the CPU's SIMD dot products (kernels::PackForLinear), used
+  // instead of data when set.
   std::shared_ptr<const kernels::PackedLinear> packed;
 };
 
@@ -84,8 +84,8 @@ struct ModelWeights {
 };
 
 // Sets LinearWeight::activations of every matrix that Linear multiplies (all but the embedding
-// table, which is only gathered), and with int8 activations packs those the CPU has a faster
-// layout for (LinearWeight::packed).
+// table, which is only gathered), and packs those the CPU has a faster layout for
+// (LinearWeight::packed).
 void PrepareLinears(ModelWeights& w, kernels::Activations act);
 
 }  // namespace tessera::llm

@@ -96,6 +96,77 @@ void RowsQ80(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t 
   }
 }
 
+// 16 bytes → 16 floats, unsigned or signed.
+__m512 U8ToF32(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)); }
+__m512 S8ToF32(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+
+// f32 activations: per block j of a group, t = Σ q·x over its 32 elements in 16 lanes, then
+// acc += d_j·t; Q4_1's m_j multiplies the block's Σx (sums) in a 4-lane accumulator.
+template <int kM>
+void RowsF32Q41(const PackedLinear& w, const float* x, const float* sums, int64_t n0, int64_t n1, float* y,
+                int64_t ldy) {
+  const int64_t G = w.groups;
+  const __m128i low4 = _mm_set1_epi8(15);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = w.data.data() + n * w.row_bytes;
+    __m512 acc[kM];
+    __m128 accm[kM];
+    for (int m = 0; m < kM; ++m) {
+      acc[m] = _mm512_setzero_ps();
+      accm[m] = _mm_setzero_ps();
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* grp = row + g * 80;
+      alignas(16) float d[4];
+      _mm_store_ps(d, LoadHalves(grp + 64));
+      const __m128 mw = LoadHalves(grp + 72);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 16 * j));
+        const __m512 lo = U8ToF32(_mm_and_si128(b, low4));
+        const __m512 hi = U8ToF32(_mm_and_si128(_mm_srli_epi16(b, 4), low4));
+        const __m512 dj = _mm512_set1_ps(d[j]);
+#pragma GCC unroll 4
+        for (int m = 0; m < kM; ++m) {
+          const float* xb = x + m * G * 128 + g * 128 + 32 * j;
+          const __m512 t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(xb)));
+          acc[m] = _mm512_fmadd_ps(t, dj, acc[m]);
+        }
+      }
+      for (int m = 0; m < kM; ++m) accm[m] = _mm_fmadd_ps(mw, _mm_loadu_ps(sums + m * G * 4 + g * 4), accm[m]);
+    }
+    for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + HorizontalSum(accm[m]);
+  }
+}
+
+template <int kM>
+void RowsF32Q80(const PackedLinear& w, const float* x, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  const int64_t G = w.groups;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = w.data.data() + n * w.row_bytes;
+    __m512 acc[kM];
+    for (int m = 0; m < kM; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* grp = row + g * 136;
+      alignas(16) float d[4];
+      _mm_store_ps(d, LoadHalves(grp + 128));
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512 w0 = S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j)));
+        const __m512 w1 = S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j + 16)));
+        const __m512 dj = _mm512_set1_ps(d[j]);
+#pragma GCC unroll 4
+        for (int m = 0; m < kM; ++m) {
+          const float* xb = x + m * G * 128 + g * 128 + 32 * j;
+          const __m512 t = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xb)));
+          acc[m] = _mm512_fmadd_ps(t, dj, acc[m]);
+        }
+      }
+    }
+    for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]);
+  }
+}
+
 template <int kM>
 void RowsM(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t n1, float* y, int64_t ldy) {
   if (w.dtype == DType::kQ4_1) {
@@ -133,6 +204,18 @@ void PackActivations(const PackedLinear& w, const float* x, PackedXGroup* xg) {
 void PackedRows(const PackedLinear& w, const PackedXGroup* xg, int64_t M, int64_t n0, int64_t n1, float* y,
                 int64_t ldy) {
   WithRowCount(M, [&](auto m) { RowsM<decltype(m)::value>(w, xg, n0, n1, y, ldy); });
+}
+
+void PackedRowsF32(const PackedLinear& w, const float* x, const float* sums, int64_t M, int64_t n0, int64_t n1,
+                   float* y, int64_t ldy) {
+  WithRowCount(M, [&](auto m) {
+    constexpr int kM = decltype(m)::value;
+    if (w.dtype == DType::kQ4_1) {
+      RowsF32Q41<kM>(w, x, sums, n0, n1, y, ldy);
+    } else {
+      RowsF32Q80<kM>(w, x, n0, n1, y, ldy);
+    }
+  });
 }
 
 }  // namespace tessera::kernels::avx512

@@ -27,4 +27,10 @@ void PackActivations(const PackedLinear& w, const float* x, PackedXGroup* xg);
 void PackedRows(const PackedLinear& w, const PackedXGroup* xg, int64_t M, int64_t n0, int64_t n1, float* y,
                 int64_t ldy);
 
+// Activations::kF32: y[m, n] = Σ_k x[m, k] · dequant(row n)[k] for m < M <= 4, n in [n0, n1).
+// x: [M, w.groups · 128] f32, zero past w.k; sums: [M, w.groups · 4], each 32-element block's sum
+// of x (the term a Q4_1 block's m multiplies). y: row stride ldy.
+void PackedRowsF32(const PackedLinear& w, const float* x, const float* sums, int64_t M, int64_t n0, int64_t n1,
+                   float* y, int64_t ldy);
+
 }  // namespace tessera::kernels::avx512
