@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/ops.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/loader/mapped_file.h"
 
 namespace tessera::llm {
 
@@ -74,9 +75,15 @@ void GatherRow(const LinearWeight& table, int64_t id, float* out) {
 }
 
 void PrepareLinears(ModelWeights& w, kernels::Activations act) {
-  auto prepare = [act](LinearWeight& l) {
+  const void* gathered = w.embed.data;  // read in place by GatherRow, whatever else happens
+  auto prepare = [&](LinearWeight& l) {
     l.activations = act;
     l.packed = kernels::PackForLinear(l.data, l.dtype, l.out, l.in);
+    // With int8 activations the mapping's copy is not read again (f32 prompt rows still go to the
+    // GEMM on it): let the kernel reclaim its pages.
+    if (l.packed != nullptr && act == kernels::Activations::kInt8 && l.data != gathered) {
+      loader::DropResidentPages(l.data, kernels::DTypeRowBytes(l.dtype, l.in) * l.out);
+    }
   };
   auto mlp = [&](MlpWeights& m) {
     prepare(m.gate);

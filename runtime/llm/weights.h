@@ -85,7 +85,8 @@ struct ModelWeights {
 
 // Sets LinearWeight::activations of every matrix that Linear multiplies (all but the embedding
 // table, which is only gathered), and packs those the CPU has a faster layout for
-// (LinearWeight::packed).
+// (LinearWeight::packed); with int8 activations it gives back the resident pages of their mapped
+// originals. The weights must point into a file mapping (loader::Checkpoint, loader::GgufFile).
 void PrepareLinears(ModelWeights& w, kernels::Activations act);
 
 }  // namespace tessera::llm

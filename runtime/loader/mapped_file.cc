@@ -58,4 +58,11 @@ const uint8_t* MappedFile::data() const {
   return map_ != nullptr ? static_cast<const uint8_t*>(map_) : kEmpty;
 }
 
+void DropResidentPages(const void* p, size_t bytes) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace tessera::loader

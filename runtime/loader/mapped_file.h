@@ -34,4 +34,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Gives back the resident pages wholly inside [p, p + bytes) of a read-only file mapping (a hint:
+// reading them again later faults them back in from the file). For weights that were copied into
+// another layout and are no longer read where they were mapped.
+void DropResidentPages(const void* p, size_t bytes);
+
 }  // namespace tessera::loader
