@@ -13,23 +13,31 @@ namespace {
 thread_local std::vector<avx512::PackedXGroup> tls_xg;
 thread_local std::vector<float> tls_xf;
 
-// Weight rows in L1-sized tiles, each run against all rows of x four at a time (LinearDriver's int8
-// path does the same); at least 64 KiB of weights per claimed chunk. rows_of(m, n0, n1) computes
-// rows [m, m + 4) of y for outputs [n0, n1).
+// The rows of all matrices in ws, in L1-sized tiles of one matrix each, each tile run against all
+// rows of x four at a time (LinearDriver's int8 path does the same); at least 64 KiB of weights per
+// claimed chunk. rows_of(i, m, n0, n1) computes rows [m, m + 4) of ys[i] for outputs [n0, n1).
 template <class F>
-void OverRowTiles(ThreadPool* pool, int64_t M, const PackedLinear& w, F&& rows_of) {
-  const int64_t tile = std::max<int64_t>(1, 16384 / w.row_bytes);
-  const int64_t grain = std::max<int64_t>(1, 65536 / w.row_bytes);
-  auto rows = [&](int64_t n0, int64_t n1) {
-    for (int64_t t0 = n0; t0 < n1; t0 += tile) {
-      const int64_t t1 = std::min(n1, t0 + tile);
-      for (int64_t m = 0; m < M; m += 4) rows_of(m, t0, t1);
+void OverRowTiles(ThreadPool* pool, int64_t M, std::span<const PackedLinear* const> ws, F&& rows_of) {
+  const int64_t row_bytes = ws[0]->row_bytes;
+  const int64_t tile = std::max<int64_t>(1, 16384 / row_bytes);
+  const int64_t grain = std::max<int64_t>(1, 65536 / row_bytes);
+  int64_t total = 0;
+  for (const PackedLinear* w : ws) total += w->n;
+  auto rows = [&](int64_t r0, int64_t r1) {
+    int64_t offset = 0;  // of matrix i's first row among all rows
+    for (size_t i = 0; i < ws.size() && offset < r1; offset += ws[i]->n, ++i) {
+      const int64_t n0 = std::max<int64_t>(r0 - offset, 0);
+      const int64_t n1 = std::min<int64_t>(r1 - offset, ws[i]->n);
+      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
+        const int64_t t1 = std::min(n1, t0 + tile);
+        for (int64_t m = 0; m < M; m += 4) rows_of(i, m, t0, t1);
+      }
     }
   };
   if (pool != nullptr) {
-    pool->ParallelFor(w.n, rows, M <= 4 ? grain : std::min(grain, tile));
+    pool->ParallelFor(total, rows, M <= 4 ? grain : std::min(grain, tile));
   } else {
-    rows(0, w.n);
+    rows(0, total);
   }
 }
 
@@ -100,29 +108,44 @@ std::unique_ptr<PackedLinear> PackForLinear(const void* w, DType dt, int64_t N, 
 }
 
 void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y, Activations act) {
-  if (M <= 0 || w.n <= 0) return;
-  const int64_t G = w.groups;
+  const PackedLinear* ws[] = {&w};
+  float* ys[] = {y};
+  LinearPackedMany(pool, x, M, ws, ys, act);
+}
+
+void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<const PackedLinear* const> ws,
+                      std::span<float* const> ys, Activations act) {
+  if (M <= 0 || ws.empty()) return;
+  const PackedLinear& w0 = *ws[0];
+  const int64_t G = w0.groups;
   if (act == Activations::kF32) {
-    if (M > 4) return Linear(pool, x, M, w.k, w.original, w.dtype, w.n, y, Activations::kF32);
+    if (M > 4) {
+      for (size_t i = 0; i < ws.size(); ++i) {
+        Linear(pool, x, M, ws[i]->k, ws[i]->original, ws[i]->dtype, ws[i]->n, ys[i], Activations::kF32);
+      }
+      return;
+    }
     tls_xf.resize(M * G * (128 + 4));
     float* xf = tls_xf.data();
-    PadActivations(x, M, w, xf);
+    PadActivations(x, M, w0, xf);
     const float* sums = xf + M * G * 128;
-    return OverRowTiles(
-        pool, M, w, [&](int64_t m, int64_t n0, int64_t n1) { avx512::PackedRowsF32(w, xf, sums, M, n0, n1, y, w.n); });
+    return OverRowTiles(pool, M, ws, [&](size_t i, int64_t, int64_t n0, int64_t n1) {
+      avx512::PackedRowsF32(*ws[i], xf, sums, M, n0, n1, ys[i], ws[i]->n);
+    });
   }
   if (static_cast<int64_t>(tls_xg.size()) < M * G) tls_xg.resize(M * G);
   avx512::PackedXGroup* xg = tls_xg.data();
   auto quantize = [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) avx512::PackActivations(w, x + m * w.k, xg + m * G);
+    for (int64_t m = m0; m < m1; ++m) avx512::PackActivations(w0, x + m * w0.k, xg + m * G);
   };
   if (pool != nullptr && M > 1) {
-    pool->ParallelFor(M, quantize, std::max<int64_t>(1, 16384 / w.k));
+    pool->ParallelFor(M, quantize, std::max<int64_t>(1, 16384 / w0.k));
   } else {
     quantize(0, M);
   }
-  OverRowTiles(pool, M, w, [&](int64_t m, int64_t n0, int64_t n1) {
-    avx512::PackedRows(w, xg + m * G, std::min<int64_t>(4, M - m), n0, n1, y + m * w.n, w.n);
+  OverRowTiles(pool, M, ws, [&](size_t i, int64_t m, int64_t n0, int64_t n1) {
+    const int64_t n = ws[i]->n;
+    avx512::PackedRows(*ws[i], xg + m * G, std::min<int64_t>(4, M - m), n0, n1, ys[i] + m * n, n);
   });
 }
 

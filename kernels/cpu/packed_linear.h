@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -53,5 +54,14 @@ std::unique_ptr<PackedLinear> PackForLinear(const void* w, DType dt, int64_t N, 
 // the f32 sums). Requires PackedLinearAvailable().
 void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y,
                   Activations act = Activations::kInt8);
+
+// Whether LinearPackedMany may take a and b together: the same dtype and k.
+inline bool PackedAlike(const PackedLinear& a, const PackedLinear& b) { return a.dtype == b.dtype && a.k == b.k; }
+
+// ys[i][M, ws[i]->n] = x[M, K] · ws[i]ᵀ for matrices that are all PackedAlike, as one pass over the
+// pool: x is quantized (or padded) once and the threads share out the rows of all the matrices
+// together (one synchronisation instead of one per matrix). Each ys[i] has row stride ws[i]->n.
+void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<const PackedLinear* const> ws,
+                      std::span<float* const> ys, Activations act = Activations::kInt8);
 
 }  // namespace tessera::kernels

@@ -12,8 +12,9 @@ namespace tessera::llm {
 void RunMlp(kernels::ThreadPool* pool, const MlpWeights& w, const float* x, int64_t tokens, float* out) {
   const int64_t width = w.gate.out;
   std::vector<float> gate(tokens * width), up(tokens * width);
-  ApplyLinear(pool, x, tokens, w.gate, gate.data());
-  ApplyLinear(pool, x, tokens, w.up, up.data());
+  const LinearWeight* gate_up[] = {&w.gate, &w.up};
+  float* gate_up_out[] = {gate.data(), up.data()};
+  ApplyLinears(pool, x, tokens, gate_up, gate_up_out);
   kernels::SiluMul(gate.data(), up.data(), tokens * width, gate.data());
   ApplyLinear(pool, gate.data(), tokens, w.down, out);
 }

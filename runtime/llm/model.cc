@@ -85,9 +85,9 @@ void Model::ProjectQkv(int64_t layer, const float* x, int64_t n, const int32_t* 
   const float eps = static_cast<float>(c.rms_norm_eps);
   std::vector<float> h(n * c.hidden_size);
   kernels::RmsNorm(x, lw.input_norm.data(), n, c.hidden_size, eps, h.data());
-  ApplyLinear(pool(), h.data(), n, a.q, q);
-  ApplyLinear(pool(), h.data(), n, a.k, k);
-  ApplyLinear(pool(), h.data(), n, a.v, v);
+  const LinearWeight* qkv[] = {&a.q, &a.k, &a.v};
+  float* qkv_out[] = {q, k, v};
+  ApplyLinears(pool(), h.data(), n, qkv, qkv_out);
   if (!a.q_norm.empty()) {
     kernels::RmsNorm(q, a.q_norm.data(), n * nh, hd, eps, q);
     kernels::RmsNorm(k, a.k_norm.data(), n * nkv, hd, eps, k);

@@ -36,18 +36,42 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
   return v;
 }
 
+namespace {
+
+void AddBias(const LinearWeight& w, int64_t tokens, float* y) {
+  if (w.bias.empty()) return;
+  for (int64_t t = 0; t < tokens; ++t) {
+    float* row = y + t * w.out;
+    for (int64_t j = 0; j < w.out; ++j) row[j] += w.bias[j];
+  }
+}
+
+}  // namespace
+
 void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
   if (w.packed != nullptr) {
     kernels::LinearPacked(pool, x, tokens, *w.packed, y, w.activations);
   } else {
     kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
   }
-  if (!w.bias.empty()) {
-    for (int64_t t = 0; t < tokens; ++t) {
-      float* row = y + t * w.out;
-      for (int64_t j = 0; j < w.out; ++j) row[j] += w.bias[j];
-    }
+  AddBias(w, tokens, y);
+}
+
+void ApplyLinears(kernels::ThreadPool* pool, const float* x, int64_t tokens, std::span<const LinearWeight* const> ws,
+                  std::span<float* const> ys) {
+  bool together = !ws.empty();
+  for (const LinearWeight* w : ws) {
+    together = together && w->packed != nullptr && kernels::PackedAlike(*w->packed, *ws[0]->packed) &&
+               w->activations == ws[0]->activations;
   }
+  if (!together) {
+    for (size_t i = 0; i < ws.size(); ++i) ApplyLinear(pool, x, tokens, *ws[i], ys[i]);
+    return;
+  }
+  std::vector<const kernels::PackedLinear*> packed;
+  for (const LinearWeight* w : ws) packed.push_back(w->packed.get());
+  kernels::LinearPackedMany(pool, x, tokens, packed, ys, ws[0]->activations);
+  for (size_t i = 0; i < ws.size(); ++i) AddBias(*ws[i], tokens, ys[i]);
 }
 
 void GatherRow(const LinearWeight& table, int64_t id, float* out) {

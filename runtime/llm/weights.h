@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
 
 // y[tokens, out] = x[tokens, in] · Wᵀ (+ bias).
 void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y);
+// ApplyLinear of each ws[i] into ys[i], all on the same x: one kernel call (x quantized once, one
+// pass over the pool) when they are packed alike, else one call each.
+void ApplyLinears(kernels::ThreadPool* pool, const float* x, int64_t tokens, std::span<const LinearWeight* const> ws,
+                  std::span<float* const> ys);
 
 // Row `id` of an [rows, dim] matrix in any weight dtype, converted to f32: out[dim].
 void GatherRow(const LinearWeight& table, int64_t id, float* out);

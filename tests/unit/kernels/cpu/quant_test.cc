@@ -319,6 +319,60 @@ TEST_P(QuantLinearTest, PackedMatchesTheQuantizedArithmetic) {
   }
 }
 
+// LinearPackedMany splits the rows of several matrices between the threads together: every
+// output must be what the GGUF-layout kernels give for its matrix alone (the same integer block
+// dots and scales, or the same f32 products, summed in another order: within 2^−17 of Σ|x·w|), for
+// matrices of different heights, rows of x in one and in several passes, int8 and f32 activations,
+// with and without a pool.
+TEST_P(QuantLinearTest, PackedManyMatchesEachMatrixAlone) {
+  if (GetParam() != Isa::kAvx512 || !PackedLinearAvailable()) {
+    GTEST_SKIP() << "the packed kernel is AVX-512 VNNI, with the avx512 ISA active";
+  }
+  ThreadPool pool(2);
+  const int64_t K = 576;
+  for (DType dt : {DType::kQ4_1, DType::kQ8_0}) {
+    std::vector<std::vector<uint8_t>> wq;
+    std::vector<std::unique_ptr<PackedLinear>> packed;
+    std::vector<const PackedLinear*> ws;
+    for (int64_t n : {576, 3, 192, 1000}) {
+      wq.push_back(RandomQuantRows(dt, n, K, static_cast<uint32_t>(n)));
+      packed.push_back(PackForLinear(wq.back().data(), dt, n, K));
+      ASSERT_NE(packed.back(), nullptr);
+      ws.push_back(packed.back().get());
+    }
+    for (int64_t M : {1, 3, 6}) {
+      const std::vector<float> x = RandomFloats(M * K, -1, 1, static_cast<uint32_t>(M));
+      for (Activations act : {Activations::kInt8, Activations::kF32}) {
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          SCOPED_TRACE(::testing::Message()
+                       << DTypeName(dt) << " M=" << M << " " << ActivationsName(act) << (p ? " pool" : ""));
+          std::vector<Guarded> many;
+          std::vector<float*> ys;
+          for (const PackedLinear* w : ws) many.emplace_back(M * w->n);
+          for (Guarded& g : many) ys.push_back(g.data());
+          LinearPackedMany(p, x.data(), M, ws, ys, act);
+          for (size_t i = 0; i < ws.size(); ++i) {
+            const int64_t N = ws[i]->n;
+            std::vector<float> alone(M * N), w(K);
+            ops().linear(nullptr, x.data(), M, K, wq[i].data(), dt, N, alone.data(), act);
+            std::vector<double> want(M * N), tol(M * N);
+            for (int64_t n = 0; n < N; ++n) {
+              DequantizeRow(dt, wq[i].data() + n * DTypeRowBytes(dt, K), K, w.data());
+              for (int64_t m = 0; m < M; ++m) {
+                double mag = 0;
+                for (int64_t k = 0; k < K; ++k) mag += std::fabs(double{x[m * K + k]} * w[k]);
+                want[m * N + n] = alone[m * N + n];
+                tol[m * N + n] = mag / (1 << 17);
+              }
+            }
+            EXPECT_TRUE(AllClose(many[i], want, tol)) << "matrix " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Activations::kF32: y = x·dequant(w)ᵀ against a double brute force over the dequantized weights
 // (DequantizeRow, itself checked against gguf above), within f32 rounding of the dot product,
 // (K + 2)·2^−24·Σ_k |x_k·w_k|. The int8 path's error (about 2^−8 of that sum) is far outside it, so
