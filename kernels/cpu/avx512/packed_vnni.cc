@@ -26,11 +26,13 @@ float HorizontalSum(__m128 v) {
 
 __m128 LoadHalves(const uint8_t* p) { return _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 
-template <int kM>
-void RowsQ41(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t n1, float* y, int64_t ldy) {
-  const int64_t G = w.groups;
-  const __m512i low4 = _mm512_set1_epi8(15);
-  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+// y[m, n] for m < kM, n in [n0, n1): for each row of w, a 16-lane (acc) and a 4-lane (accm)
+// accumulator per row of x start at zero, add_group(group bytes, g, acc, accm) adds each group g,
+// and the lanes of both are summed into y.
+template <int kM, class AddGroup>
+[[gnu::always_inline]] inline void OverRows(const PackedLinear& w, int64_t n0, int64_t n1, float* y, int64_t ldy,
+                                            AddGroup&& add_group) {
+  const int64_t group_bytes = PackedGroupBytes(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* row = w.data.data() + n * w.row_bytes;
     __m512 acc[kM];
@@ -39,26 +41,35 @@ void RowsQ41(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t 
       acc[m] = _mm512_setzero_ps();
       accm[m] = _mm_setzero_ps();
     }
-    for (int64_t g = 0; g < G; ++g) {
-      const uint8_t* grp = row + g * 80;
-      const __m512i v = _mm512_loadu_si512(grp);
-      const __m512i lo = _mm512_and_si512(v, low4);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-      const __m128 dw = LoadHalves(grp + 64);
-      const __m128 mw = LoadHalves(grp + 72);
-#pragma GCC unroll 4
-      for (int m = 0; m < kM; ++m) {
-        const PackedXGroup& x = xg[m * G + g];
-        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(x.q));
-        p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(x.q + 64));
-        const __m128 scale = _mm_mul_ps(dw, _mm_loadu_ps(x.d));
-        accm[m] = _mm_fmadd_ps(mw, _mm_loadu_ps(x.s), accm[m]);
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)),
-                                 acc[m]);
-      }
-    }
+    for (int64_t g = 0; g < w.groups; ++g) add_group(row + g * group_bytes, g, acc, accm);
     for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + HorizontalSum(accm[m]);
   }
+}
+
+template <int kM>
+void RowsQ41(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  const int64_t G = w.groups;
+  const __m512i low4 = _mm512_set1_epi8(15);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  OverRows<kM>(
+      w, n0, n1, y,
+      ldy, [&](const uint8_t* grp, int64_t g, __m512(&acc)[kM], __m128(&accm)[kM]) __attribute__((always_inline)) {
+        const __m512i v = _mm512_loadu_si512(grp);
+        const __m512i lo = _mm512_and_si512(v, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        const __m128 dw = LoadHalves(grp + 64);
+        const __m128 mw = LoadHalves(grp + 72);
+#pragma GCC unroll 4
+        for (int m = 0; m < kM; ++m) {
+          const PackedXGroup& x = xg[m * G + g];
+          __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(x.q));
+          p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(x.q + 64));
+          const __m128 scale = _mm_mul_ps(dw, _mm_loadu_ps(x.d));
+          accm[m] = _mm_fmadd_ps(mw, _mm_loadu_ps(x.s), accm[m]);
+          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)),
+                                   acc[m]);
+        }
+      });
 }
 
 template <int kM>
@@ -67,33 +78,28 @@ void RowsQ80(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t 
   const __m512i spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const __m512i spread1 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   const __m512i zero = _mm512_setzero_si512();
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = w.data.data() + n * w.row_bytes;
-    __m512 acc[kM];
-    for (int m = 0; m < kM; ++m) acc[m] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < G; ++g) {
-      const uint8_t* grp = row + g * 136;
-      const __m512i w0 = _mm512_loadu_si512(grp);
-      const __m512i w1 = _mm512_loadu_si512(grp + 64);
-      const __m512i a0 = _mm512_abs_epi8(w0);
-      const __m512i a1 = _mm512_abs_epi8(w1);
-      const __mmask64 neg0 = _mm512_movepi8_mask(w0);
-      const __mmask64 neg1 = _mm512_movepi8_mask(w1);
-      const __m128 dw = LoadHalves(grp + 128);
+  OverRows<kM>(
+      w, n0, n1, y,
+      ldy, [&](const uint8_t* grp, int64_t g, __m512(&acc)[kM], __m128(&)[kM]) __attribute__((always_inline)) {
+        const __m512i w0 = _mm512_loadu_si512(grp);
+        const __m512i w1 = _mm512_loadu_si512(grp + 64);
+        const __m512i a0 = _mm512_abs_epi8(w0);
+        const __m512i a1 = _mm512_abs_epi8(w1);
+        const __mmask64 neg0 = _mm512_movepi8_mask(w0);
+        const __mmask64 neg1 = _mm512_movepi8_mask(w1);
+        const __m128 dw = LoadHalves(grp + 128);
 #pragma GCC unroll 4
-      for (int m = 0; m < kM; ++m) {
-        const PackedXGroup& x = xg[m * G + g];
-        const __m512i x0 = _mm512_loadu_si512(x.q);
-        const __m512i x1 = _mm512_loadu_si512(x.q + 64);
-        const __m512i p0 = _mm512_dpbusd_epi32(zero, a0, _mm512_mask_sub_epi8(x0, neg0, zero, x0));
-        const __m512i p1 = _mm512_dpbusd_epi32(zero, a1, _mm512_mask_sub_epi8(x1, neg1, zero, x1));
-        const __m512 scale = _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(x.d)));
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(spread0, scale), acc[m]);
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(spread1, scale), acc[m]);
-      }
-    }
-    for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]);
-  }
+        for (int m = 0; m < kM; ++m) {
+          const PackedXGroup& x = xg[m * G + g];
+          const __m512i x0 = _mm512_loadu_si512(x.q);
+          const __m512i x1 = _mm512_loadu_si512(x.q + 64);
+          const __m512i p0 = _mm512_dpbusd_epi32(zero, a0, _mm512_mask_sub_epi8(x0, neg0, zero, x0));
+          const __m512i p1 = _mm512_dpbusd_epi32(zero, a1, _mm512_mask_sub_epi8(x1, neg1, zero, x1));
+          const __m512 scale = _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(x.d)));
+          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(spread0, scale), acc[m]);
+          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(spread1, scale), acc[m]);
+        }
+      });
 }
 
 // 16 bytes → 16 floats, unsigned or signed.
@@ -102,69 +108,55 @@ __m512 S8ToF32(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); 
 
 // f32 activations: per block j of a group, t = Σ q·x over its 32 elements in 16 lanes, then
 // acc += d_j·t; Q4_1's m_j multiplies the block's Σx (sums) in a 4-lane accumulator.
+
+// acc[m] += d · (w_lo · x[0, 16) + w_hi · x[16, 32)) for the block's 32 elements at xb + m·stride.
+template <int kM>
+[[gnu::always_inline]] inline void AddBlockF32(__m512 w_lo, __m512 w_hi, float d, const float* xb, int64_t stride,
+                                               __m512 (&acc)[kM]) {
+  const __m512 dv = _mm512_set1_ps(d);
+#pragma GCC unroll 4
+  for (int m = 0; m < kM; ++m) {
+    const float* xm = xb + m * stride;
+    const __m512 t = _mm512_fmadd_ps(w_hi, _mm512_loadu_ps(xm + 16), _mm512_mul_ps(w_lo, _mm512_loadu_ps(xm)));
+    acc[m] = _mm512_fmadd_ps(t, dv, acc[m]);
+  }
+}
 template <int kM>
 void RowsF32Q41(const PackedLinear& w, const float* x, const float* sums, int64_t n0, int64_t n1, float* y,
                 int64_t ldy) {
   const int64_t G = w.groups;
   const __m128i low4 = _mm_set1_epi8(15);
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = w.data.data() + n * w.row_bytes;
-    __m512 acc[kM];
-    __m128 accm[kM];
-    for (int m = 0; m < kM; ++m) {
-      acc[m] = _mm512_setzero_ps();
-      accm[m] = _mm_setzero_ps();
-    }
-    for (int64_t g = 0; g < G; ++g) {
-      const uint8_t* grp = row + g * 80;
-      alignas(16) float d[4];
-      _mm_store_ps(d, LoadHalves(grp + 64));
-      const __m128 mw = LoadHalves(grp + 72);
+  OverRows<kM>(
+      w, n0, n1, y,
+      ldy, [&](const uint8_t* grp, int64_t g, __m512(&acc)[kM], __m128(&accm)[kM]) __attribute__((always_inline)) {
+        alignas(16) float d[4];
+        _mm_store_ps(d, LoadHalves(grp + 64));
+        const __m128 mw = LoadHalves(grp + 72);
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 16 * j));
-        const __m512 lo = U8ToF32(_mm_and_si128(b, low4));
-        const __m512 hi = U8ToF32(_mm_and_si128(_mm_srli_epi16(b, 4), low4));
-        const __m512 dj = _mm512_set1_ps(d[j]);
-#pragma GCC unroll 4
-        for (int m = 0; m < kM; ++m) {
-          const float* xb = x + m * G * 128 + g * 128 + 32 * j;
-          const __m512 t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(xb)));
-          acc[m] = _mm512_fmadd_ps(t, dj, acc[m]);
+        for (int j = 0; j < 4; ++j) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 16 * j));
+          AddBlockF32<kM>(U8ToF32(_mm_and_si128(b, low4)), U8ToF32(_mm_and_si128(_mm_srli_epi16(b, 4), low4)), d[j],
+                          x + g * 128 + 32 * j, G * 128, acc);
         }
-      }
-      for (int m = 0; m < kM; ++m) accm[m] = _mm_fmadd_ps(mw, _mm_loadu_ps(sums + m * G * 4 + g * 4), accm[m]);
-    }
-    for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + HorizontalSum(accm[m]);
-  }
+        for (int m = 0; m < kM; ++m) accm[m] = _mm_fmadd_ps(mw, _mm_loadu_ps(sums + m * G * 4 + g * 4), accm[m]);
+      });
 }
 
 template <int kM>
 void RowsF32Q80(const PackedLinear& w, const float* x, int64_t n0, int64_t n1, float* y, int64_t ldy) {
   const int64_t G = w.groups;
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = w.data.data() + n * w.row_bytes;
-    __m512 acc[kM];
-    for (int m = 0; m < kM; ++m) acc[m] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < G; ++g) {
-      const uint8_t* grp = row + g * 136;
-      alignas(16) float d[4];
-      _mm_store_ps(d, LoadHalves(grp + 128));
+  OverRows<kM>(
+      w, n0, n1, y,
+      ldy, [&](const uint8_t* grp, int64_t g, __m512(&acc)[kM], __m128(&)[kM]) __attribute__((always_inline)) {
+        alignas(16) float d[4];
+        _mm_store_ps(d, LoadHalves(grp + 128));
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m512 w0 = S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j)));
-        const __m512 w1 = S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j + 16)));
-        const __m512 dj = _mm512_set1_ps(d[j]);
-#pragma GCC unroll 4
-        for (int m = 0; m < kM; ++m) {
-          const float* xb = x + m * G * 128 + g * 128 + 32 * j;
-          const __m512 t = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xb)));
-          acc[m] = _mm512_fmadd_ps(t, dj, acc[m]);
+        for (int j = 0; j < 4; ++j) {
+          AddBlockF32<kM>(S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j))),
+                          S8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + 32 * j + 16))), d[j],
+                          x + g * 128 + 32 * j, G * 128, acc);
         }
-      }
-    }
-    for (int m = 0; m < kM; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]);
-  }
+      });
 }
 
 template <int kM>
