@@ -211,6 +211,10 @@ uint16_t F32ToF16(float f) {
 
 std::string_view ActivationsName(Activations a) { return a == Activations::kF32 ? "f32" : "int8"; }
 
+std::string ActivationsFlagError(std::string_view value) {
+  return "--activations: expected int8 or f32, got '" + std::string(value) + "'";
+}
+
 bool ParseActivations(std::string_view name, Activations* out) {
   for (Activations a : {Activations::kInt8, Activations::kF32}) {
     if (name == ActivationsName(a)) {

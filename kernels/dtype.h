@@ -36,6 +36,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace tessera::kernels {
@@ -148,5 +149,11 @@ enum class Activations : uint8_t {
 std::string_view ActivationsName(Activations a);
 // The Activations named `name`, false if none is.
 bool ParseActivations(std::string_view name, Activations* out);
+// The help text of every binary's --activations flag, and its error for a value that
+// ParseActivations rejects.
+inline constexpr char kActivationsFlagHelp[] =
+    "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 (x times the "
+    "dequantized weights, as transformers computes them)";
+std::string ActivationsFlagError(std::string_view value);
 
 }  // namespace tessera::kernels

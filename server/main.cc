@@ -61,9 +61,7 @@ ABSL_FLAG(std::vector<std::string>, engine, {},
           "engines started elsewhere (host:port, comma-separated); no local workers");
 ABSL_FLAG(std::string, worker_binary, "", "path of tessera-worker; default: next to tesserad");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads per worker; 0 = all cores");
-ABSL_FLAG(std::string, activations, "int8",
-          "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 "
-          "(x times the dequantized weights, as transformers computes them)");
+ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
 ABSL_FLAG(int64_t, max_num_seqs, 64, "engine: most sequences in one step");
 ABSL_FLAG(int64_t, max_num_batched_tokens, 0,
           "engine: most new tokens in one step (prefill is chunked); 0 = 512, or the context length for --sp > 1 "
@@ -174,7 +172,7 @@ int Run() {
   if (absl::GetFlag(FLAGS_sp) < 1) return Fail("--sp must be >= 1");
   kernels::Activations activations;
   if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
-    return Fail("--activations: expected int8 or f32, got '" + absl::GetFlag(FLAGS_activations) + "'");
+    return Fail(kernels::ActivationsFlagError(absl::GetFlag(FLAGS_activations)));
   }
 
   ApiKeys keys(absl::GetFlag(FLAGS_api_key));

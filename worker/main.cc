@@ -58,9 +58,7 @@ ABSL_FLAG(std::string, sp_policy, "auto",
           "worker groups: prefill attention across ranks: auto (cost model), token_ring (pass-Q) or ring (pass-KV)");
 ABSL_FLAG(double, sp_link_gbps, 0,
           "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = measured at start");
-ABSL_FLAG(std::string, activations, "int8",
-          "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 "
-          "(x times the dequantized weights, as transformers computes them)");
+ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
 
 namespace tessera {
 namespace {
@@ -113,8 +111,8 @@ int Run(int* argc, char*** argv) {
   }
   kernels::Activations activations;
   if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
-    std::fprintf(stderr, "tessera-worker: --activations: expected int8 or f32, got '%s'\n",
-                 absl::GetFlag(FLAGS_activations).c_str());
+    std::fprintf(stderr, "tessera-worker: %s\n",
+                 kernels::ActivationsFlagError(absl::GetFlag(FLAGS_activations)).c_str());
     return 2;
   }
   auto group_opts = GroupOptionsFromFlags();

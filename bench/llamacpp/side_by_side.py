@@ -54,13 +54,10 @@ TOKEN_RE = re.compile(r"\[token (-?\d+) logprob (\S+)((?: \| -?\d+:\S+)*)\]")
 SPEED_RE = re.compile(r"prefill: (\d+) tokens in \S+ s \((\S+) tok/s\); decode: (\d+) tokens in \S+ s \((\S+) tok/s\)")
 
 
-ACTIVATIONS = "int8"  # --activations of tessera-generate (main sets it)
-
-
-def run_tessera(binary, model, ids, new_tokens, threads):
+def run_tessera(binary, model, ids, new_tokens, threads, activations):
     cmd = [binary, "--model", model, "--prompt_ids", ",".join(map(str, ids)), "--max_tokens", str(new_tokens),
            "--temperature", "0", "--ignore_eos", "--logprobs", "2", "--threads", str(threads),
-           "--activations", ACTIVATIONS]
+           "--activations", activations]
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
     tokens, gaps = [], []
     for m in TOKEN_RE.finditer(p.stderr):
@@ -96,7 +93,7 @@ def parity(args, threads):
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         ref, ref_gaps = llama_greedy(llm, ids, args.new_tokens)
-        ours, our_gaps, _ = run_tessera(args.generate, args.model, ids, args.new_tokens, threads)
+        ours, our_gaps, _ = run_tessera(args.generate, args.model, ids, args.new_tokens, threads, args.activations)
         if ours == ref:
             identical += 1
             continue
@@ -168,11 +165,11 @@ def speed(args, threads):
         for i in range(args.decode_len):
             llm.eval([prompt[i % len(prompt)]])
         ref_d.append(args.decode_len / (time.perf_counter() - t0))
-        _, _, s = run_tessera(args.generate, args.model, prompt, args.decode_len, threads)
+        _, _, s = run_tessera(args.generate, args.model, prompt, args.decode_len, threads, args.activations)
         ours_p.append(s[0])
         ours_d.append(s[1])
     med = statistics.median
-    print(f"threads {threads}, {ACTIVATIONS} activations: prefill ({args.prompt_len} tok) ours {med(ours_p):.1f} tok/s, llama.cpp "
+    print(f"threads {threads}, {args.activations} activations: prefill ({args.prompt_len} tok) ours {med(ours_p):.1f} tok/s, llama.cpp "
           f"{med(ref_p):.1f} tok/s, ratio {med(ours_p) / med(ref_p):.2f}; decode ({args.decode_len} tok) ours "
           f"{med(ours_d):.1f} tok/s, llama.cpp {med(ref_d):.1f} tok/s, ratio {med(ours_d) / med(ref_d):.2f} "
           f"(medians of {args.runs})")
@@ -194,8 +191,6 @@ def main():
     ap.add_argument("--activations", default="int8", choices=["int8", "f32"],
                     help="how tessera multiplies quantized weights: int8 as llama.cpp, or f32 (x·dequant(w))")
     args = ap.parse_args()
-    global ACTIVATIONS
-    ACTIVATIONS = args.activations
     threads = [int(t) for t in args.threads.split(",")]
     if args.reference:
         reference(args, threads[0])

@@ -119,32 +119,12 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
     const int64_t nb = K / 32;
     if (static_cast<int64_t>(tls_xq.size()) < M * nb) tls_xq.resize(M * nb);
     Q8Block* xq = tls_xq.data();
-    auto quantize = [&](int64_t m0, int64_t m1) {
-      for (int64_t m = m0; m < m1; ++m) kern.quantize(x + m * K, K, w_dtype, xq + m * nb);
-    };
-    if (pool != nullptr && M > 1) {
-      pool->ParallelFor(M, quantize, std::max<int64_t>(1, 16384 / K));
-    } else {
-      quantize(0, M);
-    }
+    ForEachXRow(pool, M, K, [&](int64_t m) { kern.quantize(x + m * K, K, w_dtype, xq + m * nb); });
     const auto* wq = static_cast<const uint8_t*>(w);
-    // Weight rows in tiles of about 16 KiB (L1), each run against all of x kQuantRowsMaxM rows at a
-    // time, so that a prefill reads every weight block from memory once.
-    const int64_t tile = std::max<int64_t>(1, 16384 / row_bytes);
-    auto rows = [&](int64_t n0, int64_t n1) {
-      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
-        const int64_t t1 = std::min(n1, t0 + tile);
-        for (int64_t m = 0; m < M; m += kQuantRowsMaxM) {
-          kern.quant_rows(w_dtype, xq + m * nb, std::min(kQuantRowsMaxM, M - m), K, wq, row_bytes, t0, t1, y + m * N,
-                          N);
-        }
-      }
-    };
-    if (pool != nullptr) {
-      pool->ParallelFor(N, rows, M <= kQuantRowsMaxM ? grain : std::min(grain, tile));
-    } else {
-      rows(0, N);
-    }
+    const int64_t heights[] = {N};
+    ForEachRowTile(pool, M, heights, row_bytes, [&](size_t, int64_t m, int64_t t0, int64_t t1) {
+      kern.quant_rows(w_dtype, xq + m * nb, std::min(kQuantRowsMaxM, M - m), K, wq, row_bytes, t0, t1, y + m * N, N);
+    });
     return;
   }
   if (M <= kern.max_skinny_m) {

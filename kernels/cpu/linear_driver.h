@@ -17,7 +17,9 @@
 //    dequantizing whole blocks (kc is then a multiple of the block size).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 
 #include "kernels/cpu/ops.h"
@@ -64,6 +66,51 @@ void WithRowCount(int64_t M, F&& f) {
       return f(std::integral_constant<int, 3>{});
     default:
       return f(std::integral_constant<int, 4>{});
+  }
+}
+
+// Runs row(m) for every row m < M of x (quantizing or padding activations), over the pool when
+// M > 1, in chunks of at least 16 Ki elements.
+template <class F>
+void ForEachXRow(ThreadPool* pool, int64_t M, int64_t K, F&& row) {
+  auto rows = [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) row(m);
+  };
+  if (pool != nullptr && M > 1) {
+    pool->ParallelFor(M, rows, std::max<int64_t>(1, 16384 / K));
+  } else {
+    rows(0, M);
+  }
+}
+
+// The int8 paths' schedule over the rows of one or more weight matrices (heights[i] rows of
+// row_bytes each, all multiplied with the same M rows of x): each matrix's rows in tiles of about
+// 16 KiB (L1), each tile run against all rows of x kQuantRowsMaxM at a time, so that a prefill
+// reads every weight block from memory once: rows_of(i, m, t0, t1) computes rows
+// [m, m + kQuantRowsMaxM) of matrix i's output for its rows [t0, t1). The pool shares out the rows
+// of all matrices together, at least 64 KiB of weights per claimed chunk so that claiming costs
+// nothing in comparison.
+template <class F>
+void ForEachRowTile(ThreadPool* pool, int64_t M, std::span<const int64_t> heights, int64_t row_bytes, F&& rows_of) {
+  const int64_t tile = std::max<int64_t>(1, 16384 / row_bytes);
+  const int64_t grain = std::max<int64_t>(1, 65536 / row_bytes);
+  int64_t total = 0;
+  for (int64_t h : heights) total += h;
+  auto rows = [&](int64_t r0, int64_t r1) {
+    int64_t offset = 0;  // of matrix i's first row among all rows
+    for (size_t i = 0; i < heights.size() && offset < r1; offset += heights[i], ++i) {
+      const int64_t n0 = std::max<int64_t>(r0 - offset, 0);
+      const int64_t n1 = std::min<int64_t>(r1 - offset, heights[i]);
+      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
+        const int64_t t1 = std::min(n1, t0 + tile);
+        for (int64_t m = 0; m < M; m += kQuantRowsMaxM) rows_of(i, m, t0, t1);
+      }
+    }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(total, rows, M <= kQuantRowsMaxM ? grain : std::min(grain, tile));
+  } else {
+    rows(0, total);
   }
 }
 

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
 #include "kernels/cpu/avx512/packed_vnni.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/ops.h"
 
 namespace tessera::kernels {
@@ -13,36 +15,16 @@ namespace {
 thread_local std::vector<avx512::PackedXGroup> tls_xg;
 thread_local std::vector<float> tls_xf;
 
-// The rows of all matrices in ws, in L1-sized tiles of one matrix each, each tile run against all
-// rows of x four at a time (LinearDriver's int8 path does the same); at least 64 KiB of weights per
-// claimed chunk. rows_of(i, m, n0, n1) computes rows [m, m + 4) of ys[i] for outputs [n0, n1).
+// ForEachRowTile over the rows of all matrices in ws.
 template <class F>
 void OverRowTiles(ThreadPool* pool, int64_t M, std::span<const PackedLinear* const> ws, F&& rows_of) {
-  const int64_t row_bytes = ws[0]->row_bytes;
-  const int64_t tile = std::max<int64_t>(1, 16384 / row_bytes);
-  const int64_t grain = std::max<int64_t>(1, 65536 / row_bytes);
-  int64_t total = 0;
-  for (const PackedLinear* w : ws) total += w->n;
-  auto rows = [&](int64_t r0, int64_t r1) {
-    int64_t offset = 0;  // of matrix i's first row among all rows
-    for (size_t i = 0; i < ws.size() && offset < r1; offset += ws[i]->n, ++i) {
-      const int64_t n0 = std::max<int64_t>(r0 - offset, 0);
-      const int64_t n1 = std::min<int64_t>(r1 - offset, ws[i]->n);
-      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
-        const int64_t t1 = std::min(n1, t0 + tile);
-        for (int64_t m = 0; m < M; m += 4) rows_of(i, m, t0, t1);
-      }
-    }
-  };
-  if (pool != nullptr) {
-    pool->ParallelFor(total, rows, M <= 4 ? grain : std::min(grain, tile));
-  } else {
-    rows(0, total);
-  }
+  absl::InlinedVector<int64_t, 4> heights;
+  for (const PackedLinear* w : ws) heights.push_back(w->n);
+  ForEachRowTile(pool, M, heights, ws[0]->row_bytes, rows_of);
 }
 
-// f32 rows of x for PackedRowsF32: [M, groups · 128] with zeros past K, then the block sums
-// [M, groups · 4].
+// f32 rows of x for PackedRowsF32: [M, groups · 128] with zeros past K, then, for Q4_1 (whose
+// mins multiply them), the block sums [M, groups · 4].
 void PadActivations(const float* x, int64_t M, const PackedLinear& w, float* out) {
   const int64_t width = w.groups * 128;
   float* sums = out + M * width;
@@ -50,6 +32,7 @@ void PadActivations(const float* x, int64_t M, const PackedLinear& w, float* out
     float* row = out + m * width;
     std::memcpy(row, x + m * w.k, sizeof(float) * w.k);
     std::memset(row + w.k, 0, sizeof(float) * (width - w.k));
+    if (w.dtype != DType::kQ4_1) continue;
     for (int64_t b = 0; b < w.groups * 4; ++b) {
       float sum = 0.0f;
       for (int i = 0; i < 32; ++i) sum += row[32 * b + i];
@@ -119,7 +102,7 @@ void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<con
   const PackedLinear& w0 = *ws[0];
   const int64_t G = w0.groups;
   if (act == Activations::kF32) {
-    if (M > 4) {
+    if (M > kQuantRowsMaxM) {
       for (size_t i = 0; i < ws.size(); ++i) {
         Linear(pool, x, M, ws[i]->k, ws[i]->original, ws[i]->dtype, ws[i]->n, ys[i], Activations::kF32);
       }
@@ -135,17 +118,10 @@ void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<con
   }
   if (static_cast<int64_t>(tls_xg.size()) < M * G) tls_xg.resize(M * G);
   avx512::PackedXGroup* xg = tls_xg.data();
-  auto quantize = [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) avx512::PackActivations(w0, x + m * w0.k, xg + m * G);
-  };
-  if (pool != nullptr && M > 1) {
-    pool->ParallelFor(M, quantize, std::max<int64_t>(1, 16384 / w0.k));
-  } else {
-    quantize(0, M);
-  }
+  ForEachXRow(pool, M, w0.k, [&](int64_t m) { avx512::PackActivations(w0, x + m * w0.k, xg + m * G); });
   OverRowTiles(pool, M, ws, [&](size_t i, int64_t m, int64_t n0, int64_t n1) {
     const int64_t n = ws[i]->n;
-    avx512::PackedRows(*ws[i], xg + m * G, std::min<int64_t>(4, M - m), n0, n1, ys[i] + m * n, n);
+    avx512::PackedRows(*ws[i], xg + m * G, std::min(kQuantRowsMaxM, M - m), n0, n1, ys[i] + m * n, n);
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/ops.h"
 #include "runtime/base/status_macros.h"
@@ -68,7 +69,7 @@ void ApplyLinears(kernels::ThreadPool* pool, const float* x, int64_t tokens, std
     for (size_t i = 0; i < ws.size(); ++i) ApplyLinear(pool, x, tokens, *ws[i], ys[i]);
     return;
   }
-  std::vector<const kernels::PackedLinear*> packed;
+  absl::InlinedVector<const kernels::PackedLinear*, 4> packed;
   for (const LinearWeight* w : ws) packed.push_back(w->packed.get());
   kernels::LinearPackedMany(pool, x, tokens, packed, ys, ws[0]->activations);
   for (size_t i = 0; i < ws.size(); ++i) AddBias(*ws[i], tokens, ys[i]);

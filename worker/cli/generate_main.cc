@@ -40,9 +40,7 @@ ABSL_FLAG(std::vector<std::string>, stop_token_ids, {}, "extra token ids that en
 ABSL_FLAG(bool, ignore_eos, false, "keep generating past end-of-sequence tokens");
 ABSL_FLAG(int32_t, logprobs, -1, "print the logprob and this many alternatives per token (stderr); -1 = off");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads; 0 = all");
-ABSL_FLAG(std::string, activations, "int8",
-          "how quantized (GGUF) weights meet the activations: int8 (llama.cpp's numerics, fast) or f32 "
-          "(x times the dequantized weights, as transformers computes them)");
+ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
 ABSL_FLAG(bool, add_special_tokens, true, "let the tokenizer add BOS and other template tokens");
 
 namespace tessera {
@@ -70,8 +68,7 @@ int Main() {
   if (dir.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
   kernels::Activations activations;
   if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
-    return Fail(absl::InvalidArgumentError("--activations: expected int8 or f32, got '" +
-                                           absl::GetFlag(FLAGS_activations) + "'"));
+    return Fail(absl::InvalidArgumentError(kernels::ActivationsFlagError(absl::GetFlag(FLAGS_activations))));
   }
   auto model = llm::Model::Load(dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations});
   if (!model.ok()) return Fail(model.status());
