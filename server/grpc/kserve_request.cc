@@ -10,6 +10,14 @@
 namespace tessera::server {
 namespace {
 
+// The first element of a little-endian raw_input_contents buffer of at least sizeof(T) bytes.
+template <class T>
+T FirstRawValue(const std::string& raw) {
+  T x;
+  std::memcpy(&x, raw.data(), sizeof(T));
+  return x;
+}
+
 using nlohmann::json;
 
 // BYTES tensor elements: raw contents are [u32 little-endian length][bytes] repeated.
@@ -190,23 +198,15 @@ absl::StatusOr<KServeRequest> ParseKServeRequest(const inference::ModelInferRequ
         const std::string& raw = req.raw_input_contents(i);
         if (in.datatype() == "BOOL" && raw.size() >= 1)
           v = raw[0] != 0;
-        else if (in.datatype() == "INT32" && raw.size() >= 4) {
-          int32_t x;
-          std::memcpy(&x, raw.data(), 4);
-          v = x;
-        } else if (in.datatype() == "INT64" && raw.size() >= 8) {
-          int64_t x;
-          std::memcpy(&x, raw.data(), 8);
-          v = x;
-        } else if (in.datatype() == "UINT64" && raw.size() >= 8) {
-          uint64_t x;
-          std::memcpy(&x, raw.data(), 8);
-          v = x;
-        } else if (in.datatype() == "FP32" && raw.size() >= 4) {
-          float x;
-          std::memcpy(&x, raw.data(), 4);
-          v = x;
-        } else
+        else if (in.datatype() == "INT32" && raw.size() >= 4)
+          v = FirstRawValue<int32_t>(raw);
+        else if (in.datatype() == "INT64" && raw.size() >= 8)
+          v = FirstRawValue<int64_t>(raw);
+        else if (in.datatype() == "UINT64" && raw.size() >= 8)
+          v = FirstRawValue<uint64_t>(raw);
+        else if (in.datatype() == "FP32" && raw.size() >= 4)
+          v = FirstRawValue<float>(raw);
+        else
           return InvalidParam(in.name(), "unsupported datatype or empty contents");
       } else if (c.bool_contents_size())
         v = c.bool_contents(0);

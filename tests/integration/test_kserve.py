@@ -56,6 +56,27 @@ def test_infer_matches_rest(client, reference):
     assert r.get_response().model_name == "tiny"
 
 
+def scalar_input(name, value, datatype, dtype):
+    i = tc.InferInput(name, [1], datatype)
+    i.set_data_from_numpy(np.array([value], dtype=dtype))  # sent as raw_input_contents
+    return i
+
+
+def test_scalar_tensor_inputs_match_rest(client, reference):
+    # TensorRT-LLM-style clients send the settings as scalar tensors (raw little-endian bytes).
+    inputs = [text_input(PROMPT), scalar_input("max_tokens", 24, "INT32", np.int32),
+              scalar_input("temperature", 0.0, "FP32", np.float32), scalar_input("seed", 7, "UINT64", np.uint64),
+              scalar_input("top_k", 0, "INT64", np.int64)]
+    r = client.infer("tiny", inputs, outputs=[tc.InferRequestedOutput("text_output")],
+                     parameters={"ignore_eos": True}, client_timeout=TIMEOUT)
+    assert r.as_numpy("text_output")[0].decode() == reference
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("tiny", [text_input(PROMPT), scalar_input("max_tokens", 24, "INT16", np.int16)],
+                     parameters=PARAMS, client_timeout=TIMEOUT)
+    assert e.value.status() == "StatusCode.INVALID_ARGUMENT", e.value
+    assert "max_tokens" in e.value.message()
+
+
 def test_infer_errors(client):
     with pytest.raises(InferenceServerException) as e:
         client.infer("no-such-model", [text_input(PROMPT)], parameters=PARAMS, client_timeout=TIMEOUT)
