@@ -110,7 +110,12 @@ int Main() {
     std::mt19937 rng(1);
     std::vector<int32_t> prompt(prompt_len);
     for (auto& t : prompt) t = static_cast<int32_t>(rng() % c.vocab_size);
-    llm::PagedKvCache cache((*model)->KvCacheOptions((prompt_len + decode) / 16 + 2, 16));
+    auto made = (*model)->CreateKvCache((prompt_len + decode) / 16 + 2, 16);
+    if (!made.ok()) {
+      std::fprintf(stderr, "bench_model: %s\n", std::string(made.status().message()).c_str());
+      return 1;
+    }
+    llm::PagedKvCache& cache = *made;
     std::vector<int32_t> table(cache.num_blocks());
     for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
 

@@ -37,7 +37,10 @@ struct OpTable {
   void (*rms_norm)(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
   void (*rope_neox)(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
                     const int32_t* positions, const float* inv_freq);
+  void (*rope_interleaved)(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                           const int32_t* positions, const float* inv_freq);
   void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out);
+  void (*add)(float* x, const float* y, int64_t n);
   void (*softmax)(float* x, int64_t rows, int64_t n);
   void (*top_k)(const float* x, int64_t n, int64_t k, int32_t* idx, float* val);
   void (*attention_with_lse)(ThreadPool* pool, const AttentionParams& p);

@@ -19,6 +19,13 @@ void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t
   ActiveOps().rope_neox(x, tokens, heads, head_dim, rot_dim, positions, inv_freq);
 }
 
+void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                     const int32_t* positions, const float* inv_freq) {
+  ActiveOps().rope_interleaved(x, tokens, heads, head_dim, rot_dim, positions, inv_freq);
+}
+
+void Add(float* x, const float* y, int64_t n) { ActiveOps().add(x, y, n); }
+
 void SiluMul(const float* gate, const float* up, int64_t n, float* out) { ActiveOps().silu_mul(gate, up, n, out); }
 
 void Softmax(float* x, int64_t rows, int64_t n) { ActiveOps().softmax(x, rows, n); }

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/dtype.h"
 
@@ -63,6 +64,14 @@ void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(−g)). n elements; out may alias gate.
 void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 
+// Rotary embedding in place on adjacent pairs (GPT-J / ggml "normal" mode), same angles as RopeNeox:
+//   x'[..., 2i] = x[2i]·cos − x[2i+1]·sin ;  x'[..., 2i+1] = x[2i+1]·cos + x[2i]·sin
+void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                     const int32_t* positions, const float* inv_freq);
+
+// x[i] += y[i] for i < n (the residual connection).
+void Add(float* x, const float* y, int64_t n);
+
 // Softmax over each row in place: x: [rows, n].
 void Softmax(float* x, int64_t rows, int64_t n);
 
@@ -70,34 +79,7 @@ void Softmax(float* x, int64_t rows, int64_t n);
 // idx: [k], val: [k]. Requires 1 <= k <= n.
 void TopK(const float* x, int64_t n, int64_t k, int32_t* idx, float* val);
 
-// Attention for one sequence, returning output and per-row log-sum-exp (natural log) of the
-// scaled scores, so that partial results over disjoint key sets can be merged:
-//   out = Σ_j softmax(s)_j v_j,  s_j = scale · q·k_j,  lse = log Σ_j exp(s_j)
-// Keys come either from a contiguous buffer or from a paged cache (block_table != nullptr).
-// Query i sits at absolute position q_pos0 + i; with causal = true it sees keys whose absolute
-// position (k_pos0 + j) is <= its own. A query row that sees no key gets out = 0, lse = −inf.
-// GQA: query head h reads kv head h / (n_heads / n_kv_heads).
-struct AttentionParams {
-  const float* q = nullptr;  // [num_q, n_heads, head_dim]
-  int64_t num_q = 0;
-  int64_t n_heads = 0;
-  int64_t n_kv_heads = 0;
-  int64_t head_dim = 0;
-  // Contiguous keys/values: [num_kv, n_kv_heads, head_dim] each.
-  // Paged: k/v point to the cache base, laid out [num_blocks, block_size, n_kv_heads, head_dim], and
-  // key j lives in block block_table[j / block_size], slot j % block_size.
-  const float* k = nullptr;
-  const float* v = nullptr;
-  int64_t num_kv = 0;
-  const int32_t* block_table = nullptr;  // [ceil(num_kv / block_size)] or nullptr
-  int64_t block_size = 0;
-  int64_t q_pos0 = 0;
-  int64_t k_pos0 = 0;
-  bool causal = true;
-  float scale = 1.0f;
-  float* out = nullptr;  // [num_q, n_heads, head_dim]
-  float* lse = nullptr;  // [num_q, n_heads], optional (nullptr: not written)
-};
+// AttentionParams: kernels/backend.h.
 // Parallelizes over (query, head) pairs when pool is non-null.
 void AttentionWithLse(ThreadPool* pool, const AttentionParams& p);
 

@@ -32,8 +32,9 @@ absl::Status Generator::Run(const std::vector<Request>& requests,
     blocks_needed +=
         (static_cast<int64_t>(r.prompt.size()) + r.params.max_tokens + options_.block_size - 1) / options_.block_size;
   }
-  PagedKvCache cache(
-      model_->KvCacheOptions(options_.num_blocks > 0 ? options_.num_blocks : blocks_needed, options_.block_size));
+  TS_ASSIGN_OR_RETURN(
+      PagedKvCache cache,
+      model_->CreateKvCache(options_.num_blocks > 0 ? options_.num_blocks : blocks_needed, options_.block_size));
   BlockAllocator allocator(cache.num_blocks());
   Sampler sampler;
   std::vector<float> logits;

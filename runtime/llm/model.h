@@ -1,8 +1,9 @@
-// A decoder-only transformer loaded from a Hugging Face model directory or a GGUF file, run on the
-// CPU over a ragged batch of sequences with a paged KV cache.
+// A decoder-only transformer loaded from a Hugging Face model directory or a GGUF file, run on a
+// kernels::Backend (the CPU, or a GPU) over a ragged batch of sequences with a paged KV cache.
+// The model describes the forward pass as backend ops; it never runs arithmetic itself.
 //
 //   TS_ASSIGN_OR_RETURN(auto model, Model::Load("/models/tiny-llama", {.num_threads = 2}));
-//   PagedKvCache cache(model->KvCacheOptions(/*num_blocks=*/64, /*block_size=*/16));
+//   TS_ASSIGN_OR_RETURN(PagedKvCache cache, model->CreateKvCache(/*num_blocks=*/64, /*block_size=*/16));
 //   std::vector<int32_t> table = {0, 1};            // blocks owned by this sequence
 //   SequenceInput seq{.tokens = prompt, .start_pos = 0, .block_table = table};
 //   std::vector<float> logits;                      // [1, vocab]: the last position's logits
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
 #include "runtime/llm/kv_cache.h"
 #include "runtime/llm/model_config.h"
@@ -42,6 +44,9 @@ class Model {
     // How quantized (GGUF) weights meet the activations: kInt8 as llama.cpp (fast), kF32 for
     // x·dequant(w)ᵀ as transformers computes the dequantized model (see kernels::Linear).
     kernels::Activations activations = kernels::Activations::kInt8;
+    // Where the model runs. A device this build or machine lacks, or weights it cannot hold, is an
+    // error from Load (FAILED_PRECONDITION, INVALID_ARGUMENT, RESOURCE_EXHAUSTED), never a fallback.
+    kernels::Device device = kernels::Device::Cpu();
   };
 
   // `path`: a Hugging Face directory (config.json + safetensors), a .gguf file, or a directory
@@ -50,8 +55,12 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const GenerationDefaults& generation_defaults() const { return generation_; }
-  kernels::ThreadPool* pool() { return pool_.get(); }
+  kernels::Backend* backend() const { return backend_.get(); }
+  // The host thread pool (the CPU backend computes on it; host-side work on every backend).
+  kernels::ThreadPool* pool() const { return backend_->host_pool(); }
   PagedKvCache::Options KvCacheOptions(int64_t num_blocks, int64_t block_size) const;
+  // A KV cache of this shape in the backend's memory.
+  absl::StatusOr<PagedKvCache> CreateKvCache(int64_t num_blocks, int64_t block_size) const;
 
   // Runs the new tokens of every sequence, writing their K/V into `cache`, and returns logits
   // [rows, vocab] where each sequence contributes n rows (all_logits) or 1 row, in batch order.
@@ -60,33 +69,47 @@ class Model {
   absl::Status Forward(std::span<const SequenceInput> batch, PagedKvCache& cache, std::vector<float>* logits);
 
   // ---- The pieces Forward is made of, for executors that place rows and attention differently
-  // (runtime/llm/sp_runner.h runs them on each rank's share of a sequence). Rows are tokens.
+  // (runtime/llm/sp_runner.h runs them on each rank's share of a sequence). Rows are tokens;
+  // pointers other than host spans are in the backend's memory. Not reentrant: one caller at a time
+  // (they share the model's activation buffers).
 
   // The checks Forward makes: INVALID_ARGUMENT naming the sequence.
   absl::Status Validate(std::span<const SequenceInput> batch, const PagedKvCache& cache) const;
-  // x: [n, hidden] ← the embedding rows of `tokens` (ids already validated).
-  void Embed(std::span<const int32_t> tokens, float* x) const;
+  // x: [n, hidden] ← the embedding rows of `tokens` (host; ids already validated).
+  absl::Status Embed(std::span<const int32_t> tokens, float* x);
   // Input norm, q/k/v projections, q/k norms and RoPE of the rows x: [n, hidden] at `positions`
-  // [n]: q [n, n_heads, head_dim], k and v [n, n_kv_heads, head_dim].
-  void ProjectQkv(int64_t layer, const float* x, int64_t n, const int32_t* positions, float* q, float* k, float* v);
+  // (host, [n]): q [n, n_heads, head_dim], k and v [n, n_kv_heads, head_dim].
+  absl::Status ProjectQkv(int64_t layer, const float* x, int64_t n, const int32_t* positions, float* q, float* k,
+                          float* v);
   // The rest of the layer: x += o_proj(attn); x += MLP or MoE of the post-attention norm of x.
   // attn: [n, n_heads * head_dim].
-  void FinishLayer(int64_t layer, const float* attn, int64_t n, float* x);
-  // Final norm and lm_head: logits [n, vocab] of rows x: [n, hidden].
-  void Logits(const float* x, int64_t n, float* logits);
+  absl::Status FinishLayer(int64_t layer, const float* attn, int64_t n, float* x);
+  // Final norm and lm_head: logits [n, vocab] (host) of rows x: [n, hidden].
+  absl::Status Logits(const float* x, int64_t n, float* logits);
 
  private:
   Model() = default;
+  Exec exec() { return {.backend = backend_.get(), .ctx = ctx_.get(), .scratch = scratch_.get()}; }
+  // Positions (host) into the kPositions slot.
+  absl::StatusOr<const int32_t*> UploadPositions(const int32_t* positions, int64_t n);
+  // ProjectQkv on positions already in the backend's memory.
+  absl::Status ProjectQkvAt(int64_t layer, const float* x, int64_t n, const int32_t* positions_dev, float* q, float* k,
+                            float* v);
+  // Logits [n, vocab] of rows x into the kLogits slot.
+  absl::StatusOr<float*> LogitsOnDevice(const float* x, int64_t n);
 
   ModelConfig config_;
   GenerationDefaults generation_;
   std::unique_ptr<loader::Checkpoint> checkpoint_;
-  std::unique_ptr<loader::GgufFile> gguf_;  // GGUF models: owns the mapping the weights point into
-  bool rope_interleaved_ = false;           // GGUF llama: adjacent-pair RoPE (models/gguf_llama.h)
+  std::unique_ptr<loader::GgufFile> gguf_;                     // GGUF models: owns the mapping the weights point into
+  kernels::RopeStyle rope_style_ = kernels::RopeStyle::kNeox;  // GGUF llama: interleaved (models/gguf_llama.h)
+  // Declared before everything that holds its memory, so that it is destroyed after them.
+  std::unique_ptr<kernels::Backend> backend_;
+  std::unique_ptr<kernels::ExecContext> ctx_;
+  std::unique_ptr<Scratch> scratch_;
   ModelWeights weights_;
-  std::vector<float> inv_freq_;  // [rot_dim / 2]
+  kernels::DeviceBuffer inv_freq_;  // [rot_dim / 2] f32
   int64_t rot_dim_ = 0;
-  std::unique_ptr<kernels::ThreadPool> pool_;
 };
 
 }  // namespace tessera::llm

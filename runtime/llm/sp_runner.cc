@@ -98,6 +98,12 @@ absl::StatusOr<std::unique_ptr<SpRunner>> SpRunner::Create(Model* model, paralle
   if (num_blocks < 1 || block_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("SpRunner: bad cache shape ", num_blocks, " × ", block_size));
   }
+  if (!model->backend()->device().is_cpu()) {
+    // The sequence-parallel attention exchanges host buffers (MpiComm, LocalComm); on GPUs it needs
+    // NcclComm with device-side merges, which are not built yet.
+    return absl::UnimplementedError(
+        absl::StrCat("sequence parallelism runs on the cpu device only, not ", model->backend()->device().ToString()));
+  }
   std::unique_ptr<SpRunner> r(new SpRunner(model, comm, num_blocks, block_size));
   const ModelConfig& c = model->config();
   r->policy_ = options.policy;
@@ -199,20 +205,37 @@ absl::Status SpRunner::Forward(std::span<const SequenceInput> batch, PagedKvCach
 
   // 2. The layers.
   std::vector<float> x(R * hidden), q(R * H * D), k(R * Hkv * D), v(R * Hkv * D), attn(R * H * D);
-  model_->Embed(row_tokens, x.data());
+  TS_RETURN_IF_ERROR(model_->Embed(row_tokens, x.data()));
+  kernels::Backend& be = *model_->backend();
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kernels::ExecContext> ctx, be.CreateContext());
+  std::vector<int32_t> slots;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    model_->ProjectQkv(l, x.data(), R, positions.data(), q.data(), k.data(), v.data());
+    TS_RETURN_IF_ERROR(model_->ProjectQkv(l, x.data(), R, positions.data(), q.data(), k.data(), v.data()));
     for (size_t s = 0; s < batch.size(); ++s) {
       const SequenceInput& seq = batch[s];
       const Plan& p = plans[s];
       const int32_t* table = seq.block_table.data();
       const int64_t end = seq.start_pos + static_cast<int64_t>(seq.tokens.size());
-      // This rank's new K/V rows into its blocks.
-      for (int64_t i = p.row0; i < p.row0 + p.rows; ++i) {
-        const int64_t pos = positions[i];
-        if (pos >= end || owner_[table[pos / bs]] != me) continue;
-        std::memcpy(cache.KeySlot(l, table, pos), &k[i * Hkv * D], sizeof(float) * Hkv * D);
-        std::memcpy(cache.ValueSlot(l, table, pos), &v[i * Hkv * D], sizeof(float) * Hkv * D);
+      // This rank's new K/V rows into its blocks (consecutive rows as one write).
+      for (int64_t i = p.row0; i < p.row0 + p.rows;) {
+        auto mine = [&](int64_t row) {
+          const int64_t pos = positions[row];
+          return pos < end && owner_[table[pos / bs]] == me;
+        };
+        if (!mine(i)) {
+          ++i;
+          continue;
+        }
+        slots.clear();
+        const int64_t first = i;
+        for (; i < p.row0 + p.rows && mine(i); ++i) slots.push_back(cache.Slot(table, positions[i]));
+        be.KvWrite(*ctx, {.k_cache = cache.keys(l),
+                          .v_cache = cache.values(l),
+                          .k = &k[first * Hkv * D],
+                          .v = &v[first * Hkv * D],
+                          .slots = slots.data(),
+                          .n = static_cast<int64_t>(slots.size()),
+                          .kv_dim = Hkv * D});
       }
       if (p.prefill) {
         TS_RETURN_IF_ERROR(attn_->Prefill(p.layout, {.q = &q[p.row0 * H * D],
@@ -249,7 +272,7 @@ absl::Status SpRunner::Forward(std::span<const SequenceInput> batch, PagedKvCach
       }
       Record(attn_->last_stats(), delta);
     }
-    model_->FinishLayer(l, attn.data(), R, x.data());
+    TS_RETURN_IF_ERROR(model_->FinishLayer(l, attn.data(), R, x.data()));
   }
 
   // 3. Rank 0 collects the rows whose logits are wanted, in batch order.
@@ -302,7 +325,7 @@ absl::Status SpRunner::Forward(std::span<const SequenceInput> batch, PagedKvCach
   if (me == 0) {
     const int64_t rows = static_cast<int64_t>(wanted.size()) / hidden;
     logits->resize(rows * c.vocab_size);
-    model_->Logits(wanted.data(), rows, logits->data());
+    TS_RETURN_IF_ERROR(model_->Logits(wanted.data(), rows, logits->data()));
   } else if (logits != nullptr) {
     logits->clear();
   }

@@ -1,10 +1,7 @@
 #include "runtime/llm/weights.h"
 
-#include <cstring>
-
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/ops.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/loader/mapped_file.h"
 
@@ -28,104 +25,102 @@ absl::StatusOr<std::vector<float>> LoadVector(loader::Checkpoint& ckpt, const st
   TS_ASSIGN_OR_RETURN(const loader::TensorView* t, ckpt.Get(name, {n}));
   TS_ASSIGN_OR_RETURN(kernels::DType dtype, t->WeightDType());
   std::vector<float> v(n);
-  LinearWeight as_row;
-  as_row.data = t->data;
-  as_row.dtype = dtype;
-  as_row.out = 1;
-  as_row.in = n;
-  GatherRow(as_row, 0, v.data());
+  kernels::DequantizeRow(dtype, t->data, n, v.data());
   return v;
+}
+
+void ApplyLinear(const Exec& exec, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
+  const kernels::PreparedWeight* pw = w.prepared.get();
+  exec.backend->Linear(*exec.ctx, {.x = x, .m = tokens, .weights = {&pw, 1}, .outputs = {&y, 1}});
+}
+
+void ApplyLinears(const Exec& exec, const float* x, int64_t tokens, std::span<const LinearWeight* const> ws,
+                  std::span<float* const> ys) {
+  absl::InlinedVector<const kernels::PreparedWeight*, 4> prepared;
+  for (const LinearWeight* w : ws) prepared.push_back(w->prepared.get());
+  exec.backend->Linear(*exec.ctx, {.x = x, .m = tokens, .weights = prepared, .outputs = ys});
 }
 
 namespace {
 
-void AddBias(const LinearWeight& w, int64_t tokens, float* y) {
-  if (w.bias.empty()) return;
-  for (int64_t t = 0; t < tokens; ++t) {
-    float* row = y + t * w.out;
-    for (int64_t j = 0; j < w.out; ++j) row[j] += w.bias[j];
+// `linear`: multiplied by Linear; `gather`: rows gathered by Embedding.
+absl::Status Prepare(LinearWeight& l, std::string_view role, kernels::Backend& backend, kernels::Activations act,
+                     bool linear, bool gather) {
+  for (const kernels::OpKind op : {kernels::OpKind::kLinear, kernels::OpKind::kEmbedding}) {
+    if (op == kernels::OpKind::kLinear ? !linear : !gather) continue;
+    if (!backend.Supports({.op = op, .dtype = l.dtype, .rows = l.out, .cols = l.in})) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(role), ": the ", std::string(backend.name()), " backend cannot run a [", l.out, ", ", l.in, "] ",
+          std::string(kernels::DTypeName(l.dtype)), " ", std::string(kernels::OpKindName(op))));
+    }
   }
+  absl::StatusOr<std::unique_ptr<kernels::PreparedWeight>> p = backend.PrepareWeight(
+      {.data = l.data, .dtype = l.dtype, .rows = l.out, .cols = l.in},
+      {.linear = linear, .gather = gather, .activations = act, .bias = l.bias.empty() ? nullptr : l.bias.data()});
+  if (!p.ok()) return absl::Status(p.status().code(), absl::StrCat(std::string(role), ": ", p.status().message()));
+  l.prepared = std::move(*p);
+  return absl::OkStatus();
+}
+
+absl::Status Upload(VectorWeight& v, kernels::Backend& backend, kernels::ExecContext& ctx) {
+  if (v.empty()) return absl::OkStatus();
+  TS_ASSIGN_OR_RETURN(v.device, backend.UploadF32(ctx, v.host));
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-void ApplyLinear(kernels::ThreadPool* pool, const float* x, int64_t tokens, const LinearWeight& w, float* y) {
-  if (w.packed != nullptr) {
-    kernels::LinearPacked(pool, x, tokens, *w.packed, y, w.activations);
+absl::Status PrepareWeights(ModelWeights& w, kernels::Backend& backend, kernels::ExecContext& ctx,
+                            kernels::Activations act) {
+  std::vector<const LinearWeight*> all;
+  auto linear = [&](LinearWeight& l, std::string_view role) -> absl::Status {
+    TS_RETURN_IF_ERROR(Prepare(l, role, backend, act, /*linear=*/true, /*gather=*/false));
+    all.push_back(&l);
+    return absl::OkStatus();
+  };
+  auto mlp = [&](MlpWeights& m, std::string_view role) -> absl::Status {
+    TS_RETURN_IF_ERROR(linear(m.gate, absl::StrCat(std::string(role), ".gate")));
+    TS_RETURN_IF_ERROR(linear(m.up, absl::StrCat(std::string(role), ".up")));
+    return linear(m.down, absl::StrCat(std::string(role), ".down"));
+  };
+  const bool tied = w.embed.data == w.lm_head.data;
+  if (tied) {
+    // One prepared matrix serves both: multiplied as lm_head and gathered as the embedding.
+    TS_RETURN_IF_ERROR(Prepare(w.lm_head, "lm_head (tied embedding)", backend, act, /*linear=*/true, /*gather=*/true));
+    w.embed.prepared = w.lm_head.prepared;
   } else {
-    kernels::Linear(pool, x, tokens, w.in, w.data, w.dtype, w.out, y, w.activations);
+    TS_RETURN_IF_ERROR(Prepare(w.embed, "embedding", backend, act, /*linear=*/false, /*gather=*/true));
+    TS_RETURN_IF_ERROR(linear(w.lm_head, "lm_head"));
   }
-  AddBias(w, tokens, y);
-}
-
-void ApplyLinears(kernels::ThreadPool* pool, const float* x, int64_t tokens, std::span<const LinearWeight* const> ws,
-                  std::span<float* const> ys) {
-  bool together = !ws.empty();
-  for (const LinearWeight* w : ws) {
-    together = together && w->packed != nullptr && kernels::PackedAlike(*w->packed, *ws[0]->packed) &&
-               w->activations == ws[0]->activations;
-  }
-  if (!together) {
-    for (size_t i = 0; i < ws.size(); ++i) ApplyLinear(pool, x, tokens, *ws[i], ys[i]);
-    return;
-  }
-  absl::InlinedVector<const kernels::PackedLinear*, 4> packed;
-  for (const LinearWeight* w : ws) packed.push_back(w->packed.get());
-  kernels::LinearPackedMany(pool, x, tokens, packed, ys, ws[0]->activations);
-  for (size_t i = 0; i < ws.size(); ++i) AddBias(*ws[i], tokens, ys[i]);
-}
-
-void GatherRow(const LinearWeight& table, int64_t id, float* out) {
-  const int64_t dim = table.in;
-  switch (table.dtype) {
-    case kernels::DType::kF32:
-      std::memcpy(out, static_cast<const float*>(table.data) + id * dim, dim * sizeof(float));
-      break;
-    case kernels::DType::kBF16: {
-      const uint16_t* row = static_cast<const uint16_t*>(table.data) + id * dim;
-      for (int64_t i = 0; i < dim; ++i) out[i] = kernels::Bf16ToF32(row[i]);
-      break;
+  TS_RETURN_IF_ERROR(Upload(w.final_norm, backend, ctx));
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    LayerWeights& l = w.layers[i];
+    const std::string p = absl::StrCat("layer ", i, " ");
+    TS_RETURN_IF_ERROR(linear(l.attn.q, p + "q_proj"));
+    TS_RETURN_IF_ERROR(linear(l.attn.k, p + "k_proj"));
+    TS_RETURN_IF_ERROR(linear(l.attn.v, p + "v_proj"));
+    TS_RETURN_IF_ERROR(linear(l.attn.o, p + "o_proj"));
+    for (VectorWeight* v : {&l.input_norm, &l.post_attention_norm, &l.attn.q_norm, &l.attn.k_norm}) {
+      TS_RETURN_IF_ERROR(Upload(*v, backend, ctx));
     }
-    case kernels::DType::kF16: {
-      const uint16_t* row = static_cast<const uint16_t*>(table.data) + id * dim;
-      for (int64_t i = 0; i < dim; ++i) out[i] = kernels::F16ToF32(row[i]);
-      break;
-    }
-    default:  // block-quantized rows
-      kernels::DequantizeRow(table.dtype,
-                             static_cast<const uint8_t*>(table.data) + id * kernels::DTypeRowBytes(table.dtype, dim),
-                             dim, out);
-      break;
-  }
-}
-
-void PrepareLinears(ModelWeights& w, kernels::Activations act) {
-  const void* gathered = w.embed.data;  // read in place by GatherRow, whatever else happens
-  auto prepare = [&](LinearWeight& l) {
-    l.activations = act;
-    l.packed = kernels::PackForLinear(l.data, l.dtype, l.out, l.in);
-    // With int8 activations the mapping's copy is not read again (f32 prompt rows still go to the
-    // GEMM on it): let the kernel reclaim its pages.
-    if (l.packed != nullptr && act == kernels::Activations::kInt8 && l.data != gathered) {
-      loader::DropResidentPages(l.data, kernels::DTypeRowBytes(l.dtype, l.in) * l.out);
-    }
-  };
-  auto mlp = [&](MlpWeights& m) {
-    prepare(m.gate);
-    prepare(m.up);
-    prepare(m.down);
-  };
-  prepare(w.lm_head);
-  for (LayerWeights& l : w.layers) {
-    for (LinearWeight* p : {&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o}) prepare(*p);
-    if (l.mlp) mlp(*l.mlp);
+    if (l.mlp) TS_RETURN_IF_ERROR(mlp(*l.mlp, p + "mlp"));
     if (l.moe) {
-      prepare(l.moe->router);
-      for (MlpWeights& e : l.moe->experts) mlp(e);
-      if (l.moe->shared) mlp(*l.moe->shared);
-      if (l.moe->shared_gate) prepare(*l.moe->shared_gate);
+      TS_RETURN_IF_ERROR(linear(l.moe->router, p + "router"));
+      for (size_t e = 0; e < l.moe->experts.size(); ++e) {
+        TS_RETURN_IF_ERROR(mlp(l.moe->experts[e], absl::StrCat(p, "expert ", e)));
+      }
+      if (l.moe->shared) TS_RETURN_IF_ERROR(mlp(*l.moe->shared, p + "shared_expert"));
+      if (l.moe->shared_gate) TS_RETURN_IF_ERROR(linear(*l.moe->shared_gate, p + "shared_expert_gate"));
     }
   }
+  TS_RETURN_IF_ERROR(backend.Synchronize(ctx));
+  // Originals that nothing reads any more give their resident pages back (the mapping stays).
+  for (const LinearWeight* l : all) {
+    if (!l->prepared->reads_original() && l->data != w.embed.data) {
+      loader::DropResidentPages(l->data, kernels::DTypeRowBytes(l->dtype, l->in) * l->out);
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tessera::llm

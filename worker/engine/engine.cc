@@ -71,22 +71,23 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(llm::Model* model, const 
                                                    " tokens do not fit in the KV cache (", num_blocks, " blocks of ",
                                                    options.block_size, " tokens)"));
   }
-  return std::unique_ptr<Engine>(new Engine(model, options, num_blocks, max_model_len));
+  TS_ASSIGN_OR_RETURN(llm::PagedKvCache cache, model->CreateKvCache(num_blocks, options.block_size));
+  return std::unique_ptr<Engine>(new Engine(model, options, std::move(cache), max_model_len));
 }
 
-Engine::Engine(llm::Model* model, const Options& options, int64_t num_blocks, int64_t max_model_len)
+Engine::Engine(llm::Model* model, const Options& options, llm::PagedKvCache cache, int64_t max_model_len)
     : model_(model),
       options_(options),
-      num_blocks_(num_blocks),
+      num_blocks_(cache.num_blocks()),
       max_model_len_(max_model_len),
       eos_(llm::EosTokenIds(model->generation_defaults())),
-      cache_(model->KvCacheOptions(num_blocks, options.block_size)),
+      cache_(std::move(cache)),
       scheduler_({.max_num_seqs = options.max_num_seqs,
                   .max_num_batched_tokens = options.max_num_batched_tokens,
-                  .blocks = {.num_blocks = num_blocks,
+                  .blocks = {.num_blocks = num_blocks_,
                              .block_size = options.block_size,
                              .enable_prefix_caching = options.enable_prefix_caching}}) {
-  load_ = {.waiting = 0, .running = 0, .kv_usage = 0.0, .kv_blocks_total = num_blocks, .kv_blocks_free = num_blocks};
+  load_ = {.waiting = 0, .running = 0, .kv_usage = 0.0, .kv_blocks_total = num_blocks_, .kv_blocks_free = num_blocks_};
 }
 
 Engine::~Engine() { Stop(); }

@@ -164,7 +164,7 @@ class Engine {
     Event event;
   };
 
-  Engine(llm::Model* model, const Options& options, int64_t num_blocks, int64_t max_model_len);
+  Engine(llm::Model* model, const Options& options, llm::PagedKvCache cache, int64_t max_model_len);
 
   Event MakeEvent(const SequenceState& s) const;
   // Ends a request: frees its blocks, forgets it, and queues its final event.

@@ -158,7 +158,7 @@ absl::Status RunFollower(llm::Model* model, parallel::Communicator* comm, const 
   int64_t shape[2] = {0, 0};
   TS_RETURN_IF_ERROR(comm->Broadcast(shape, sizeof(shape), 0));
   TS_RETURN_IF_ERROR(Calibrate(model, comm, options));
-  llm::PagedKvCache cache(model->KvCacheOptions(shape[0], shape[1]));
+  TS_ASSIGN_OR_RETURN(llm::PagedKvCache cache, model->CreateKvCache(shape[0], shape[1]));
   TS_ASSIGN_OR_RETURN(auto runner, llm::SpRunner::Create(model, comm, shape[0], shape[1], options.sp));
   std::vector<int32_t> words;
   DecodedPlan plan;

@@ -37,6 +37,32 @@ void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t
   }
 }
 
+// Adjacent pairs (2i, 2i + 1), with RopeNeox's f32 angles (and HF's f32 cos/sin cache).
+void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                     const int32_t* positions, const float* inv_freq) {
+  const int64_t half = rot_dim / 2;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const auto pos = static_cast<float>(positions[t]);
+    for (int64_t i = 0; i < half; ++i) {
+      const float theta = pos * inv_freq[i];
+      const float c = std::cos(theta);
+      const float s = std::sin(theta);
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim + 2 * i;
+        const float x0 = v[0];
+        const float x1 = v[1];
+        v[0] = x0 * c - x1 * s;
+        v[1] = x1 * c + x0 * s;
+      }
+    }
+  }
+}
+
+// The loop is simple enough for the compiler to vectorize; every ISA shares it.
+void Add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 // out = gate / (1 + exp(−gate)) · up.
 void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {

@@ -15,6 +15,9 @@ void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* 
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
 void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
               const float* inv_freq);
+void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                     const int32_t* positions, const float* inv_freq);
+void Add(float* x, const float* y, int64_t n);
 void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 void Softmax(float* x, int64_t rows, int64_t n);
 void TopK(const float* x, int64_t n, int64_t k, int32_t* idx, float* val);

@@ -235,7 +235,7 @@ absl::StatusOr<ModelWeights> LoadGgufLlamaWeights(const ModelConfig& c, const Gg
   const int64_t q_dim = c.num_attention_heads * c.head_dim;
   const int64_t kv_dim = c.num_key_value_heads * c.head_dim;
   TS_ASSIGN_OR_RETURN(w.embed, src.Linear("token_embd", c.vocab_size, c.hidden_size));
-  TS_ASSIGN_OR_RETURN(w.final_norm, src.Vector("output_norm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(w.final_norm.host, src.Vector("output_norm.weight", c.hidden_size));
   if (c.tie_word_embeddings) {
     w.lm_head = w.embed;
   } else {
@@ -244,8 +244,8 @@ absl::StatusOr<ModelWeights> LoadGgufLlamaWeights(const ModelConfig& c, const Gg
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = absl::StrCat("blk.", i, ".");
     LayerWeights l;
-    TS_ASSIGN_OR_RETURN(l.input_norm, src.Vector(p + "attn_norm.weight", c.hidden_size));
-    TS_ASSIGN_OR_RETURN(l.post_attention_norm, src.Vector(p + "ffn_norm.weight", c.hidden_size));
+    TS_ASSIGN_OR_RETURN(l.input_norm.host, src.Vector(p + "attn_norm.weight", c.hidden_size));
+    TS_ASSIGN_OR_RETURN(l.post_attention_norm.host, src.Vector(p + "ffn_norm.weight", c.hidden_size));
     TS_ASSIGN_OR_RETURN(l.attn.q, src.Linear(p + "attn_q", q_dim, c.hidden_size));
     TS_ASSIGN_OR_RETURN(l.attn.k, src.Linear(p + "attn_k", kv_dim, c.hidden_size));
     TS_ASSIGN_OR_RETURN(l.attn.v, src.Linear(p + "attn_v", kv_dim, c.hidden_size));
@@ -259,27 +259,6 @@ absl::StatusOr<ModelWeights> LoadGgufLlamaWeights(const ModelConfig& c, const Gg
   }
   TS_RETURN_IF_ERROR(src.CheckAllUsed());
   return w;
-}
-
-void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
-                     const int32_t* positions, const float* inv_freq) {
-  const int64_t half = rot_dim / 2;
-  for (int64_t t = 0; t < tokens; ++t) {
-    const auto pos = static_cast<float>(positions[t]);
-    for (int64_t i = 0; i < half; ++i) {
-      // The same f32 angle, cos and sin as kernels::RopeNeox (and HF's f32 cos/sin cache).
-      const float theta = pos * inv_freq[i];
-      const float cs = std::cos(theta);
-      const float sn = std::sin(theta);
-      for (int64_t h = 0; h < heads; ++h) {
-        float* v = x + (t * heads + h) * head_dim + 2 * i;
-        const float x0 = v[0];
-        const float x1 = v[1];
-        v[0] = x0 * cs - x1 * sn;
-        v[1] = x1 * cs + x0 * sn;
-      }
-    }
-  }
 }
 
 }  // namespace tessera::llm

@@ -4,7 +4,7 @@
 //   TS_ASSIGN_OR_RETURN(auto file, loader::GgufFile::Open("SmolLM2-135M-Instruct.Q4_1.gguf"));
 //   TS_ASSIGN_OR_RETURN(ModelConfig config, GgufLlamaConfig(*file));
 //   TS_ASSIGN_OR_RETURN(ModelWeights weights, LoadGgufLlamaWeights(config, *file));
-//   // weights point into `file`, which must outlive them; q/k use RopeInterleaved (see below).
+//   // weights point into `file`, which must outlive them; q/k use interleaved RoPE (see below).
 //
 // Metadata read (prefix "llama."): block_count, embedding_length, feed_forward_length,
 // attention.head_count, attention.head_count_kv (default head_count), attention.key_length
@@ -20,7 +20,7 @@
 // the pairs rotated together are adjacent: GGUF row 2i of a head is Hugging Face row i, row 2i+1 is
 // HF row i + head_dim/2 (for i < head_dim/2). We keep the file's row order (quantized rows are
 // whole, but reordering them would mean copying the two matrices out of the mapping) and rotate
-// adjacent pairs instead (RopeInterleaved, ggml's "normal" mode, GPT-J style). The result is the HF
+// adjacent pairs instead (kernels::RopeStyle::kInterleaved, ggml's "normal" mode, GPT-J style). The result is the HF
 // model's q and k with the same permutation applied to each head's dimensions, so every q·k dot
 // product, hence attention, is unchanged; v and the output projection are not permuted. The K cache
 // holds keys in the permuted order, which only this model reads.
@@ -44,12 +44,5 @@ absl::StatusOr<ModelWeights> LoadGgufLlamaWeights(const ModelConfig& config, con
 
 // kernels::DType of a GGUF tensor type, or an error naming the tensor for types the kernels lack.
 absl::StatusOr<kernels::DType> GgufTensorDType(const loader::GgufTensorInfo& t, const std::string& file);
-
-// Rotary embedding in place on adjacent pairs (ggml's default mode, GPT-J style):
-//   x'[2i] = x[2i]·cos θ_i − x[2i+1]·sin θ_i ;  x'[2i+1] = x[2i+1]·cos θ_i + x[2i]·sin θ_i
-// θ_i = pos · inv_freq[i], i < rot_dim/2; dimensions past rot_dim are left untouched.
-// x: [tokens, heads, head_dim]; positions: [tokens]; inv_freq: [rot_dim/2].
-void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
-                     const int32_t* positions, const float* inv_freq);
 
 }  // namespace tessera::llm

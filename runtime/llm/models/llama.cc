@@ -17,8 +17,8 @@ absl::StatusOr<AttentionWeights> LoadAttention(const ModelConfig& c, loader::Che
   TS_ASSIGN_OR_RETURN(a.v, LoadLinear(ckpt, p + "v_proj", kv_dim, c.hidden_size, c.attention_bias));
   TS_ASSIGN_OR_RETURN(a.o, LoadLinear(ckpt, p + "o_proj", c.hidden_size, q_dim, c.attention_out_bias));
   if (c.qk_norm) {
-    TS_ASSIGN_OR_RETURN(a.q_norm, LoadVector(ckpt, p + "q_norm.weight", c.head_dim));
-    TS_ASSIGN_OR_RETURN(a.k_norm, LoadVector(ckpt, p + "k_norm.weight", c.head_dim));
+    TS_ASSIGN_OR_RETURN(a.q_norm.host, LoadVector(ckpt, p + "q_norm.weight", c.head_dim));
+    TS_ASSIGN_OR_RETURN(a.k_norm.host, LoadVector(ckpt, p + "k_norm.weight", c.head_dim));
   }
   return a;
 }
@@ -26,8 +26,8 @@ absl::StatusOr<AttentionWeights> LoadAttention(const ModelConfig& c, loader::Che
 absl::StatusOr<LayerWeights> LoadNormsAndAttention(const ModelConfig& c, loader::Checkpoint& ckpt, int64_t layer) {
   const std::string p = LayerPrefix(layer);
   LayerWeights l;
-  TS_ASSIGN_OR_RETURN(l.input_norm, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.post_attention_norm, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(l.input_norm.host, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(l.post_attention_norm.host, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
   TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
   return l;
 }
@@ -52,7 +52,7 @@ absl::StatusOr<LayerWeights> LoadLlamaLayer(const ModelConfig& c, loader::Checkp
 absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& c, loader::Checkpoint& ckpt) {
   ModelWeights w;
   TS_ASSIGN_OR_RETURN(w.embed, LoadLinear(ckpt, "model.embed_tokens", c.vocab_size, c.hidden_size, false));
-  TS_ASSIGN_OR_RETURN(w.final_norm, LoadVector(ckpt, "model.norm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(w.final_norm.host, LoadVector(ckpt, "model.norm.weight", c.hidden_size));
   if (c.tie_word_embeddings && !ckpt.Has("lm_head.weight")) {
     w.lm_head = w.embed;
   } else {

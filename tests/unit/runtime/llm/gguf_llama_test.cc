@@ -50,7 +50,9 @@ RunResult RunGreedy(Model& model, const std::vector<int32_t>& prompt, int steps,
   const int64_t vocab = model.config().vocab_size;
   const int64_t block = 16;
   const int64_t blocks = (static_cast<int64_t>(prompt.size()) + steps + block) / block + 1;
-  PagedKvCache cache(model.KvCacheOptions(blocks, block));
+  auto made = model.CreateKvCache(blocks, block);
+  EXPECT_TRUE(made.ok()) << made.status();
+  PagedKvCache& cache = *made;
   std::vector<int32_t> table(blocks);
   std::iota(table.begin(), table.end(), 0);
   std::vector<float> logits;
@@ -183,7 +185,7 @@ TEST(GgufLlamaTest, InterleavedRopeOnPermutedRowsEqualsNeoxRope) {
     for (int64_t j = 0; j < hd; ++j) permuted[r * hd + j] = x[r * hd + perm[j]];
   }
   kernels::RopeNeox(x.data(), tokens, heads, hd, rot, pos.data(), inv_freq.data());
-  RopeInterleaved(permuted.data(), tokens, heads, hd, rot, pos.data(), inv_freq.data());
+  kernels::RopeInterleaved(permuted.data(), tokens, heads, hd, rot, pos.data(), inv_freq.data());
   for (int64_t r = 0; r < tokens * heads; ++r) {
     for (int64_t j = 0; j < hd; ++j) EXPECT_FLOAT_EQ(permuted[r * hd + j], x[r * hd + perm[j]]) << r << "," << j;
   }

@@ -1,5 +1,7 @@
 #include "runtime/llm/kv_cache.h"
 
+#include "kernels/cpu/cpu_backend.h"
+
 #include <set>
 
 #include "gtest/gtest.h"
@@ -28,14 +30,31 @@ TEST(BlockAllocatorTest, GrowReleaseAndExhaustion) {
 }
 
 TEST(PagedKvCacheTest, SlotsFollowTheBlockTable) {
-  PagedKvCache cache({.num_layers = 2, .num_kv_heads = 2, .head_dim = 3, .num_blocks = 4, .block_size = 2});
+  auto backend = kernels::CpuBackend::Create({.num_threads = 1});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  auto made = PagedKvCache::Create(**backend, {.num_layers = 2, .num_kv_heads = 2, .head_dim = 3, .num_blocks = 4,
+                                               .block_size = 2});
+  ASSERT_TRUE(made.ok()) << made.status();
+  PagedKvCache& cache = *made;
   const std::vector<int32_t> table = {3, 1};
   // position 0 → block 3 slot 0; position 3 → block 1 slot 1; slot = 2 heads × 3 floats.
-  EXPECT_EQ(cache.KeySlot(0, table.data(), 0) - cache.keys(0), (3 * 2 + 0) * 6);
-  EXPECT_EQ(cache.KeySlot(1, table.data(), 3) - cache.keys(1), (1 * 2 + 1) * 6);
+  EXPECT_EQ(cache.Slot(table.data(), 0), 3 * 2 + 0);
+  EXPECT_EQ(cache.Slot(table.data(), 3), 1 * 2 + 1);
   EXPECT_EQ(cache.keys(1) - cache.keys(0), 4 * 2 * 6);
+  EXPECT_EQ(cache.bytes(), 2 * 2 * 4 * 2 * 6 * 4);
   EXPECT_EQ(cache.BlocksFor(5), 3);
   EXPECT_EQ(cache.BlocksFor(0), 0);
+}
+
+TEST(PagedKvCacheTest, BadShapeAndOutOfMemoryAreErrors) {
+  auto backend = kernels::CpuBackend::Create({.num_threads = 1});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  auto zero = PagedKvCache::Create(**backend, {.num_layers = 1, .num_kv_heads = 1, .head_dim = 8, .num_blocks = 0});
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  // 2^60 bytes: no machine has them.
+  auto huge = PagedKvCache::Create(**backend, {.num_layers = 1 << 10, .num_kv_heads = 1 << 10, .head_dim = 1 << 10,
+                                               .num_blocks = 1 << 20, .block_size = 16});
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
 }
 
 }  // namespace

@@ -104,7 +104,9 @@ class ModelReferenceTest : public ::testing::TestWithParam<const char*> {
     auto model = Model::Load(fixture_.dir, {.num_threads = 2});
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = *std::move(model);
-    cache_ = std::make_unique<PagedKvCache>(model_->KvCacheOptions(256, kBlockSize));
+    auto cache = model_->CreateKvCache(256, kBlockSize);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    cache_ = std::make_unique<PagedKvCache>(*std::move(cache));
   }
   Fixture fixture_;
   std::unique_ptr<Model> model_;
@@ -178,7 +180,9 @@ TEST_P(ModelReferenceTest, RaggedBatchEqualsSequential) {
 
   size_t row = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
-    PagedKvCache alone_cache(model_->KvCacheOptions(64, kBlockSize));
+    auto made = model_->CreateKvCache(64, kBlockSize);
+    ASSERT_TRUE(made.ok()) << made.status();
+    PagedKvCache& alone_cache = *made;
     const auto table = Blocks(0, alone_cache.BlocksFor(seqs[i].size()));
     SequenceInput in{.tokens = seqs[i], .block_table = table, .all_logits = true};
     std::vector<float> alone;

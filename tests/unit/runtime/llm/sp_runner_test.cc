@@ -55,7 +55,9 @@ void MakeScript(Model& model, int64_t prompt_a, std::vector<Step>* steps, std::v
     return p;
   };
   const std::vector<std::vector<int32_t>> tables = {Table(0), Table(1), Table(2)};
-  PagedKvCache cache(model.KvCacheOptions(kNumBlocks, kBlockSize));
+  auto made = model.CreateKvCache(kNumBlocks, kBlockSize);
+  EXPECT_TRUE(made.ok()) << made.status();
+  PagedKvCache& cache = *made;
   std::vector<int64_t> len(3, 0);
   std::vector<int32_t> next(3, -1);
   const std::vector<int32_t> c_prompt = prompt(50);
@@ -109,7 +111,7 @@ TEST_P(SpRunnerTest, MatchesSingleProcessForward) {
   SpTotals totals;
   absl::Status status = (*group)->RunOnAllRanks([&](parallel::Communicator& comm) -> absl::Status {
     TS_ASSIGN_OR_RETURN(auto model, Model::Load(path, {.num_threads = 1}));
-    PagedKvCache cache(model->KvCacheOptions(kNumBlocks, kBlockSize));
+    TS_ASSIGN_OR_RETURN(PagedKvCache cache, model->CreateKvCache(kNumBlocks, kBlockSize));
     SpRunner::Options opts;
     opts.policy.mode = c.mode;
     TS_ASSIGN_OR_RETURN(auto runner, SpRunner::Create(model.get(), &comm, kNumBlocks, kBlockSize, opts));

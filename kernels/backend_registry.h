@@ -1,0 +1,28 @@
+// Makes the Backend for a Device: the CPU backend, or the CUDA backend where it was built and a GPU
+// is present. A device that cannot be had is an error at start-up, never a silent fallback.
+//
+//   TS_ASSIGN_OR_RETURN(kernels::Device dev, kernels::ParseDevice(flag));
+//   TS_ASSIGN_OR_RETURN(std::unique_ptr<kernels::Backend> backend,
+//                       kernels::CreateBackend({.device = dev, .num_threads = 2}));
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+
+namespace tessera::kernels {
+
+struct BackendOptions {
+  Device device = Device::Cpu();
+  int num_threads = 0;  // the host thread pool; 0: all hardware threads
+};
+
+// FAILED_PRECONDITION when the device is a GPU and this build has no CUDA backend or the machine no
+// such GPU (the message says which, and how many devices there are).
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+
+// Whether this build includes the CUDA backend (it may still find no GPU at run time).
+bool CudaBackendBuilt();
+
+}  // namespace tessera::kernels
