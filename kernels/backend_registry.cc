@@ -5,11 +5,40 @@
 
 #if TESSERA_CUDA
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device_count.h"
 #endif
 
 namespace tessera::kernels {
 
 bool CudaBackendBuilt() { return TESSERA_CUDA != 0; }
+
+int CudaDevicesVisible() {
+#if TESSERA_CUDA
+  return CudaDeviceCount();
+#else
+  return 0;
+#endif
+}
+
+absl::Status CheckDeviceAvailable(const Device& device) {
+  if (device.is_cpu()) return absl::OkStatus();
+  if (!CudaBackendBuilt()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device ", device.ToString(), ": this build has no CUDA backend (configured with TESSERA_CUDA=OFF)"));
+  }
+  const int count = CudaDevicesVisible();
+  if (count == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device ", device.ToString(),
+                     ": no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES "
+                     "hides them); use --device cpu"));
+  }
+  if (device.index >= count) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device ", device.ToString(), ": only ", count, " CUDA device(s) visible"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options) {
   if (options.device.is_cpu()) {
@@ -18,6 +47,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& opt
     return std::unique_ptr<Backend>(std::move(*cpu));
   }
 #if TESSERA_CUDA
+  if (absl::Status s = CheckDeviceAvailable(options.device); !s.ok()) return s;
   return CreateCudaBackend(options.device.index, options.num_threads);
 #else
   return absl::FailedPreconditionError(absl::StrCat(

@@ -24,5 +24,15 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& opt
 
 // Whether this build includes the CUDA backend (it may still find no GPU at run time).
 bool CudaBackendBuilt();
+// CUDA devices this process can use: 0 without the CUDA backend, a driver or a GPU.
+int CudaDevicesVisible();
+// OK when `device` can be had here; FAILED_PRECONDITION naming what is missing otherwise. Cheap
+// (no backend is made): for start-up checks before any server starts.
+absl::Status CheckDeviceAvailable(const Device& device);
+
+// Help of the --device flag that tesserad, tessera-worker and tessera-generate share.
+inline constexpr char kDeviceFlagHelp[] =
+    "where the model runs: cpu, cuda (= cuda:0) or cuda:N. On cuda every weight is held as bf16 on the GPU "
+    "(GGUF weights are dequantized at load; quantized GPU kernels are not built yet)";
 
 }  // namespace tessera::kernels

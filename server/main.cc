@@ -30,6 +30,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/backend_registry.h"
 #include "kernels/dtype.h"
 #include "server/api/auth.h"
 #include "server/grpc/services.h"
@@ -62,6 +63,10 @@ ABSL_FLAG(std::vector<std::string>, engine, {},
 ABSL_FLAG(std::string, worker_binary, "", "path of tessera-worker; default: next to tesserad");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads per worker; 0 = all cores");
 ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
+ABSL_FLAG(std::string, device, "cpu",
+          "where the workers run the model: cpu, cuda or cuda:N. With --device cuda and --replicas N, worker i "
+          "gets GPU i (CUDA_VISIBLE_DEVICES=i); every weight is held as bf16 on the GPU (GGUF weights are "
+          "dequantized at load)");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "engine: most sequences in one step");
 ABSL_FLAG(int64_t, max_num_batched_tokens, 0,
           "engine: most new tokens in one step (prefill is chunked); 0 = 512, or the context length for --sp > 1 "
@@ -174,6 +179,22 @@ int Run() {
   if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
     return Fail(kernels::ActivationsFlagError(absl::GetFlag(FLAGS_activations)));
   }
+  const absl::StatusOr<kernels::Device> device = kernels::ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) return Fail(absl::StrCat("--device: ", device.status().message()));
+  if (!device->is_cpu() && absl::GetFlag(FLAGS_engine).empty()) {
+    if (auto s = kernels::CheckDeviceAvailable(*device); !s.ok()) return Fail(std::string(s.message()));
+    if (absl::GetFlag(FLAGS_sp) > 1) {
+      return Fail("--sp > 1 runs on --device cpu only: sequence parallelism over NCCL is not built yet");
+    }
+    const int replicas = absl::GetFlag(FLAGS_replicas);
+    if (replicas > 1 && device->index != 0) {
+      return Fail("--replicas > 1 with --device cuda gives worker i GPU i; name --device cuda, not cuda:N");
+    }
+    if (replicas > kernels::CudaDevicesVisible()) {
+      return Fail(absl::StrCat("--replicas ", replicas, " with --device cuda needs one GPU per worker; ",
+                               kernels::CudaDevicesVisible(), " visible"));
+    }
+  }
 
   ApiKeys keys(absl::GetFlag(FLAGS_api_key));
   if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
@@ -250,6 +271,7 @@ int Run() {
         "--model_name=" + model_name,
         absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
         "--activations=" + std::string(kernels::ActivationsName(activations)),
+        "--device=" + (device->is_cpu() || sopts.replicas == 1 ? device->ToString() : std::string("cuda:0")),
         absl::StrCat("--max_num_seqs=", absl::GetFlag(FLAGS_max_num_seqs)),
         absl::StrCat("--max_num_batched_tokens=", absl::GetFlag(FLAGS_max_num_batched_tokens)),
         absl::StrCat("--kv_cache_bytes=", absl::GetFlag(FLAGS_kv_cache_bytes)),
@@ -261,6 +283,9 @@ int Run() {
       sopts.launcher = {absl::GetFlag(FLAGS_mpirun), "-np", std::to_string(sp), "--oversubscribe"};
       sopts.worker_args.push_back("--sp_policy=" + absl::GetFlag(FLAGS_sp_policy));
       sopts.worker_args.push_back(absl::StrCat("--sp_link_gbps=", absl::GetFlag(FLAGS_sp_link_gbps)));
+    }
+    if (!device->is_cpu() && sopts.replicas > 1) {
+      for (int i = 0; i < sopts.replicas; ++i) sopts.replica_env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", i));
     }
     supervisor = std::make_unique<Supervisor>(sopts, &router, &metrics);
     if (auto s = supervisor->Start(); !s.ok()) {

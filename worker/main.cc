@@ -31,6 +31,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "kernels/backend_registry.h"
 #include "kernels/dtype.h"
 #include "runtime/llm/model.h"
 #include "runtime/parallel/mpi_comm.h"
@@ -59,6 +60,7 @@ ABSL_FLAG(std::string, sp_policy, "auto",
 ABSL_FLAG(double, sp_link_gbps, 0,
           "worker groups: link bandwidth per direction in GB/s for the auto policy; 0 = measured at start");
 ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
+ABSL_FLAG(std::string, device, "cpu", tessera::kernels::kDeviceFlagHelp);
 
 namespace tessera {
 namespace {
@@ -134,7 +136,13 @@ int Run(int* argc, char*** argv) {
     comm = *std::move(world);
   }
   const int rank = comm ? comm->rank() : 0;
-  auto model = llm::Model::Load(model_dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations});
+  const absl::StatusOr<kernels::Device> device = kernels::ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::fprintf(stderr, "tessera-worker: --device: %s\n", std::string(device.status().message()).c_str());
+    return 2;
+  }
+  auto model = llm::Model::Load(
+      model_dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations, .device = *device});
   if (!model.ok()) {
     std::fprintf(stderr, "tessera-worker: rank %d cannot load model: %s\n", rank,
                  std::string(model.status().message()).c_str());

@@ -66,6 +66,11 @@ absl::Status Supervisor::Launch(size_t i) {
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
+    if (i < options_.replica_env.size()) {
+      const std::string& kv = options_.replica_env[i];
+      const size_t eq = kv.find('=');
+      if (eq != std::string::npos) setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+    }
     if (!options_.launcher.empty()) {
       // Open MPI refuses root without these, and containers often forbid its single-copy path.
       setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);

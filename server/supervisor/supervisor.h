@@ -33,6 +33,9 @@ class Supervisor {
     // group of 4 ranks (rank 0 writes the port file; the group lives and dies with mpirun).
     std::vector<std::string> launcher;
     int replicas = 1;
+    // Empty, or one "NAME=value" per replica set in that worker's environment (for example
+    // CUDA_VISIBLE_DEVICES=i: one GPU per worker).
+    std::vector<std::string> replica_env;
     std::chrono::seconds startup_timeout{600};
     int max_crashes = 5;
     std::chrono::seconds crash_window{60};

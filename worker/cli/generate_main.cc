@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "kernels/backend_registry.h"
 #include "kernels/dtype.h"
 #include "runtime/llm/generator.h"
 #include "runtime/llm/model.h"
@@ -41,6 +42,7 @@ ABSL_FLAG(bool, ignore_eos, false, "keep generating past end-of-sequence tokens"
 ABSL_FLAG(int32_t, logprobs, -1, "print the logprob and this many alternatives per token (stderr); -1 = off");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads; 0 = all");
 ABSL_FLAG(std::string, activations, "int8", tessera::kernels::kActivationsFlagHelp);
+ABSL_FLAG(std::string, device, "cpu", tessera::kernels::kDeviceFlagHelp);
 ABSL_FLAG(bool, add_special_tokens, true, "let the tokenizer add BOS and other template tokens");
 
 namespace tessera {
@@ -70,7 +72,10 @@ int Main() {
   if (!kernels::ParseActivations(absl::GetFlag(FLAGS_activations), &activations)) {
     return Fail(absl::InvalidArgumentError(kernels::ActivationsFlagError(absl::GetFlag(FLAGS_activations))));
   }
-  auto model = llm::Model::Load(dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations});
+  const absl::StatusOr<kernels::Device> device = kernels::ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) return Fail(device.status());
+  auto model = llm::Model::Load(
+      dir, {.num_threads = absl::GetFlag(FLAGS_threads), .activations = activations, .device = *device});
   if (!model.ok()) return Fail(model.status());
 
   std::unique_ptr<tokenizer::Tokenizer> tok;
