@@ -31,6 +31,7 @@ ABSL_FLAG(int64_t, prompt_tokens, 512, "prompt length for the prefill measuremen
 ABSL_FLAG(int64_t, decode_tokens, 128, "decode steps");
 ABSL_FLAG(std::string, threads, "1,2", "comma-separated thread counts");
 ABSL_FLAG(int, runs, 5, "repetitions; medians are reported");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N (the memory-bound and sgemm yardsticks are CPU ones)");
 
 namespace tessera {
 namespace {
@@ -95,7 +96,12 @@ int Main() {
   std::printf("%-8s %12s %12s %14s %10s %12s %12s %10s\n", "threads", "prefill t/s", "prefill GF/s", "sgemm GF/s",
               "ratio", "decode t/s", "bound t/s", "ratio");
   for (int threads : thread_counts) {
-    auto model = llm::Model::Load(dir, {.num_threads = threads});
+    const absl::StatusOr<kernels::Device> device = kernels::ParseDevice(absl::GetFlag(FLAGS_device));
+    if (!device.ok()) {
+      std::fprintf(stderr, "bench_model: %s\n", std::string(device.status().message()).c_str());
+      return 2;
+    }
+    auto model = llm::Model::Load(dir, {.num_threads = threads, .device = *device});
     if (!model.ok()) {
       std::fprintf(stderr, "bench_model: %s\n", std::string(model.status().message()).c_str());
       return 1;

