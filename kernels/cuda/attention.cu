@@ -21,7 +21,7 @@ constexpr int kDimsPerLane = static_cast<int>(kMaxHeadDim) / kWarpSize;
 constexpr int kMaxWarps = 4;
 constexpr int64_t kKeysPerWarp = 16;
 
-__global__ void AttentionKernel(AttentionArgs a) {
+__global__ void AttentionKernel(AttentionParams a) {
   __shared__ float part_m[kMaxWarps];
   __shared__ float part_l[kMaxWarps];
   __shared__ float part_acc[kMaxWarps][kMaxHeadDim];
@@ -90,7 +90,7 @@ __global__ void AttentionKernel(AttentionArgs a) {
 
 }  // namespace
 
-cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
+cudaError_t LaunchAttention(const AttentionParams& a, cudaStream_t stream) {
   const int64_t rows = a.num_q * a.n_heads;
   if (rows <= 0 || a.head_dim <= 0) return cudaSuccess;
   if (a.head_dim > kMaxHeadDim || a.n_kv_heads <= 0) return cudaErrorInvalidValue;

@@ -62,10 +62,10 @@ absl::Status CallError(cublasStatus_t s, const char* call, const char* file, int
 }
 
 // Returns the failed call's Status from the enclosing function (which returns Status or StatusOr).
-#define TS_CUDA_RETURN_IF_ERROR(call)                                                      \
-  do {                                                                                     \
-    const auto ts_cuda_rc_ = (call);                                                       \
-    if (Failed(ts_cuda_rc_)) return CallError(ts_cuda_rc_, #call, __FILE__, __LINE__);     \
+#define TS_CUDA_RETURN_IF_ERROR(call)                                                  \
+  do {                                                                                 \
+    const auto ts_cuda_rc_ = (call);                                                   \
+    if (Failed(ts_cuda_rc_)) return CallError(ts_cuda_rc_, #call, __FILE__, __LINE__); \
   } while (0)
 
 // Records a failed call as the context's sticky error; true when the call succeeded.
@@ -387,8 +387,8 @@ absl::Status CudaBackend::UploadAsBf16(const WeightView& w, uint16_t* dst) {
   if (elems == 0) return absl::OkStatus();
   TS_CUDA_RETURN_IF_ERROR(cudaSetDevice(info_.index));
   if (w.dtype == DType::kBF16) {
-    TS_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, w.data, static_cast<size_t>(elems) * sizeof(uint16_t),
-                                       cudaMemcpyHostToDevice));
+    TS_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(dst, w.data, static_cast<size_t>(elems) * sizeof(uint16_t), cudaMemcpyHostToDevice));
   } else {
     const int64_t cols = w.cols;
     const int64_t row_bytes = DTypeRowBytes(w.dtype, cols);
@@ -449,10 +449,10 @@ const MatmulPlan* CudaBackend::Plan(CudaContext& c, const MatmulKey& key) {
   plan.desc.reset(desc);
   const cublasOperation_t transpose = CUBLAS_OP_T;
   const cublasOperation_t no_transpose = CUBLAS_OP_N;
-  if (!TS_CUDA_CHECK(c, cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
-                                                       sizeof(transpose))) ||
-      !TS_CUDA_CHECK(c, cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose,
-                                                       sizeof(no_transpose)))) {
+  if (!TS_CUDA_CHECK(
+          c, cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof(transpose))) ||
+      !TS_CUDA_CHECK(
+          c, cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose, sizeof(no_transpose)))) {
     return nullptr;
   }
   cublasLtMatrixLayout_t layout = nullptr;
@@ -512,7 +512,8 @@ void CudaBackend::Linear(ExecContext& ctx, const LinearParams& p) {
       const size_t bytes = static_cast<size_t>(m * w->rows()) * sizeof(float);
       if (bytes == 0) continue;
       if (!TS_CUDA_CHECK(*c, cudaMemsetAsync(p.outputs[i], 0, bytes, c->stream()))) return;
-      if (w->bias() != nullptr) TS_CUDA_CHECK(*c, gpu::LaunchAddBias(p.outputs[i], m, w->rows(), w->bias(), c->stream()));
+      if (w->bias() != nullptr)
+        TS_CUDA_CHECK(*c, gpu::LaunchAddBias(p.outputs[i], m, w->rows(), w->bias(), c->stream()));
     }
     return;
   }
@@ -546,56 +547,39 @@ void CudaBackend::Embedding(ExecContext& ctx, const EmbeddingParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
   const auto* table = static_cast<const CudaWeight*>(p.table);
-  TS_CUDA_CHECK(*c, gpu::LaunchEmbedding({.table = table->data(), .dim = table->cols(), .ids = p.ids, .n = p.n,
-                                          .out = p.out},
-                                         c->stream()));
+  TS_CUDA_CHECK(
+      *c, gpu::LaunchEmbedding({.table = table->data(), .dim = table->cols(), .ids = p.ids, .n = p.n, .out = p.out},
+                               c->stream()));
 }
 
 void CudaBackend::RmsNorm(ExecContext& ctx, const RmsNormParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchRmsNorm({.x = p.x, .weight = p.weight, .rows = p.rows, .dim = p.dim, .eps = p.eps,
-                                        .y = p.y},
-                                       c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchRmsNorm(p, c->stream()));
 }
 
 void CudaBackend::Rope(ExecContext& ctx, const RopeParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchRope({.x = p.x,
-                                     .tokens = p.tokens,
-                                     .heads = p.heads,
-                                     .head_dim = p.head_dim,
-                                     .rot_dim = p.rot_dim,
-                                     .positions = p.positions,
-                                     .inv_freq = p.inv_freq,
-                                     .interleaved = p.style == RopeStyle::kInterleaved},
-                                    c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchRope(p, c->stream()));
 }
 
 void CudaBackend::SiluMul(ExecContext& ctx, const SiluMulParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchSiluMul({.gate = p.gate, .up = p.up, .n = p.n, .out = p.out}, c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchSiluMul(p, c->stream()));
 }
 
 void CudaBackend::Add(ExecContext& ctx, const AddParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchAdd({.x = p.x, .y = p.y, .n = p.n}, c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchAdd(p, c->stream()));
 }
 
 void CudaBackend::KvWrite(ExecContext& ctx, const KvWriteParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchKvWrite({.k_cache = p.k_cache,
-                                        .v_cache = p.v_cache,
-                                        .k = p.k,
-                                        .v = p.v,
-                                        .slots = p.slots,
-                                        .n = p.n,
-                                        .kv_dim = p.kv_dim},
-                                       c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchKvWrite(p, c->stream()));
 }
 
 // One launch per sequence: the AttentionParams array is host memory, only its pointers are device
@@ -604,23 +588,7 @@ void CudaBackend::Attention(ExecContext& ctx, const AttentionBatchParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
   for (const AttentionParams& s : p.sequences) {
-    if (!TS_CUDA_CHECK(*c, gpu::LaunchAttention({.q = s.q,
-                                                 .num_q = s.num_q,
-                                                 .n_heads = s.n_heads,
-                                                 .n_kv_heads = s.n_kv_heads,
-                                                 .head_dim = s.head_dim,
-                                                 .k = s.k,
-                                                 .v = s.v,
-                                                 .num_kv = s.num_kv,
-                                                 .block_table = s.block_table,
-                                                 .block_size = s.block_size,
-                                                 .q_pos0 = s.q_pos0,
-                                                 .k_pos0 = s.k_pos0,
-                                                 .causal = s.causal,
-                                                 .scale = s.scale,
-                                                 .out = s.out,
-                                                 .lse = s.lse},
-                                                c->stream()))) {
+    if (!TS_CUDA_CHECK(*c, gpu::LaunchAttention(s, c->stream()))) {
       return;
     }
   }
@@ -629,36 +597,25 @@ void CudaBackend::Attention(ExecContext& ctx, const AttentionBatchParams& p) {
 void CudaBackend::MoeRoute(ExecContext& ctx, const MoeRouteParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchMoeRoute({.logits = p.logits,
-                                         .tokens = p.tokens,
-                                         .experts = p.experts,
-                                         .k = p.k,
-                                         .renormalize = p.renormalize,
-                                         .ids = p.ids,
-                                         .weights = p.weights},
-                                        c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchMoeRoute(p, c->stream()));
 }
 
 void CudaBackend::GatherRows(ExecContext& ctx, const GatherRowsParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchGatherRows({.src = p.src, .rows = p.rows, .n = p.n, .dim = p.dim, .dst = p.dst},
-                                          c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchGatherRows(p, c->stream()));
 }
 
 void CudaBackend::ScatterAddRows(ExecContext& ctx, const ScatterAddRowsParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchScatterAddRows(
-                        {.src = p.src, .rows = p.rows, .scales = p.scales, .n = p.n, .dim = p.dim, .dst = p.dst},
-                        c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchScatterAddRows(p, c->stream()));
 }
 
 void CudaBackend::SigmoidGateAdd(ExecContext& ctx, const SigmoidGateAddParams& p) {
   CudaContext* c = Enter(ctx);
   if (c == nullptr) return;
-  TS_CUDA_CHECK(*c, gpu::LaunchSigmoidGateAdd({.x = p.x, .gate = p.gate, .tokens = p.tokens, .dim = p.dim, .out = p.out},
-                                              c->stream()));
+  TS_CUDA_CHECK(*c, gpu::LaunchSigmoidGateAdd(p, c->stream()));
 }
 
 }  // namespace
@@ -670,8 +627,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device_index, int
         "no CUDA device: the CUDA runtime sees none (no GPU, no driver, or a driver older than this build's runtime)");
   }
   if (device_index < 0 || device_index >= count) {
-    return absl::FailedPreconditionError(absl::StrCat("cuda:", device_index, " requested but only ", count,
-                                                      count == 1 ? " device" : " devices"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cuda:", device_index, " requested but only ", count, count == 1 ? " device" : " devices"));
   }
   DeviceInfo info;
   info.index = device_index;

@@ -18,15 +18,15 @@ __global__ void AddBiasKernel(float* y, int64_t m, int64_t n, const float* bias)
   for (int64_t i = GlobalThread(); i < total; i += GridThreads()) y[i] += bias[i % n];
 }
 
-__global__ void SiluMulKernel(SiluMulArgs a) {
+__global__ void SiluMulKernel(SiluMulParams a) {
   for (int64_t i = GlobalThread(); i < a.n; i += GridThreads()) a.out[i] = Silu(a.gate[i]) * a.up[i];
 }
 
-__global__ void AddKernel(AddArgs a) {
+__global__ void AddKernel(AddParams a) {
   for (int64_t i = GlobalThread(); i < a.n; i += GridThreads()) a.x[i] += a.y[i];
 }
 
-__global__ void SigmoidGateAddKernel(SigmoidGateAddArgs a) {
+__global__ void SigmoidGateAddKernel(SigmoidGateAddParams a) {
   const int64_t total = a.tokens * a.dim;
   for (int64_t i = GlobalThread(); i < total; i += GridThreads()) {
     a.out[i] += Sigmoid(a.gate[i / a.dim]) * a.x[i];
@@ -49,21 +49,21 @@ cudaError_t LaunchAddBias(float* y, int64_t m, int64_t n, const float* bias, cud
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSiluMul(const SiluMulArgs& a, cudaStream_t stream) {
+cudaError_t LaunchSiluMul(const SiluMulParams& a, cudaStream_t stream) {
   if (a.n <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.n);
   SiluMulKernel<<<g.blocks, g.threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchAdd(const AddArgs& a, cudaStream_t stream) {
+cudaError_t LaunchAdd(const AddParams& a, cudaStream_t stream) {
   if (a.n <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.n);
   AddKernel<<<g.blocks, g.threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSigmoidGateAdd(const SigmoidGateAddArgs& a, cudaStream_t stream) {
+cudaError_t LaunchSigmoidGateAdd(const SigmoidGateAddParams& a, cudaStream_t stream) {
   if (a.tokens <= 0 || a.dim <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.tokens * a.dim);
   SigmoidGateAddKernel<<<g.blocks, g.threads, 0, stream>>>(a);

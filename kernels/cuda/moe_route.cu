@@ -9,7 +9,7 @@
 namespace tessera::kernels::gpu {
 namespace {
 
-__global__ void MoeRouteKernel(MoeRouteArgs a) {
+__global__ void MoeRouteKernel(MoeRouteParams a) {
   for (int64_t t = GlobalThread(); t < a.tokens; t += GridThreads()) {
     float* p = a.logits + t * a.experts;
     SoftmaxRow(p, a.experts);
@@ -19,7 +19,7 @@ __global__ void MoeRouteKernel(MoeRouteArgs a) {
 
 }  // namespace
 
-cudaError_t LaunchMoeRoute(const MoeRouteArgs& a, cudaStream_t stream) {
+cudaError_t LaunchMoeRoute(const MoeRouteParams& a, cudaStream_t stream) {
   if (a.tokens <= 0 || a.experts <= 0 || a.k <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.tokens);
   MoeRouteKernel<<<g.blocks, g.threads, 0, stream>>>(a);

@@ -10,7 +10,7 @@ namespace tessera::kernels::gpu {
 namespace {
 
 // blockDim.x: a multiple of kWarpSize, at most kBlockThreads (RowThreads).
-__global__ void RmsNormKernel(RmsNormArgs a) {
+__global__ void RmsNormKernel(RmsNormParams a) {
   __shared__ float warp_sums[kBlockThreads / kWarpSize];
   __shared__ float row_sum;
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
@@ -37,7 +37,7 @@ __global__ void RmsNormKernel(RmsNormArgs a) {
   }
 }
 
-__global__ void RopeKernel(RopeArgs a) {
+__global__ void RopeKernel(RopeParams a) {
   const int64_t half = a.rot_dim / 2;
   const int64_t total = a.tokens * a.heads * half;
   for (int64_t idx = GlobalThread(); idx < total; idx += GridThreads()) {
@@ -48,20 +48,20 @@ __global__ void RopeKernel(RopeArgs a) {
     const float c = cosf(theta);
     const float s = sinf(theta);
     float* v = a.x + token_head * a.head_dim;
-    const PairOffsets o = RopePairOffsets(a.interleaved, i, a.rot_dim);
+    const PairOffsets o = RopePairOffsets(a.style == RopeStyle::kInterleaved, i, a.rot_dim);
     RotatePair(v[o.a], v[o.b], c, s, &v[o.a], &v[o.b]);
   }
 }
 
 }  // namespace
 
-cudaError_t LaunchRmsNorm(const RmsNormArgs& a, cudaStream_t stream) {
+cudaError_t LaunchRmsNorm(const RmsNormParams& a, cudaStream_t stream) {
   if (a.rows <= 0 || a.dim <= 0) return cudaSuccess;
   RmsNormKernel<<<RowBlocks(a.rows), RowThreads(a.dim), 0, stream>>>(a);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream) {
+cudaError_t LaunchRope(const RopeParams& a, cudaStream_t stream) {
   const int64_t total = a.tokens * a.heads * (a.rot_dim / 2);
   if (total <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(total);

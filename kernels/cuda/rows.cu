@@ -17,7 +17,7 @@ __global__ void EmbeddingKernel(EmbeddingArgs a) {
   }
 }
 
-__global__ void GatherRowsKernel(GatherRowsArgs a) {
+__global__ void GatherRowsKernel(GatherRowsParams a) {
   const int64_t total = a.n * a.dim;
   for (int64_t idx = GlobalThread(); idx < total; idx += GridThreads()) {
     const int64_t i = idx / a.dim;
@@ -28,7 +28,7 @@ __global__ void GatherRowsKernel(GatherRowsArgs a) {
 
 // One thread per column d walks i = 0, 1, ... in order: repeated rows accumulate in the documented
 // order with no atomics, so the result is deterministic.
-__global__ void ScatterAddRowsKernel(ScatterAddRowsArgs a) {
+__global__ void ScatterAddRowsKernel(ScatterAddRowsParams a) {
   for (int64_t d = GlobalThread(); d < a.dim; d += GridThreads()) {
     for (int64_t i = 0; i < a.n; ++i) {
       a.dst[static_cast<int64_t>(a.rows[i]) * a.dim + d] += a.scales[i] * a.src[i * a.dim + d];
@@ -36,7 +36,7 @@ __global__ void ScatterAddRowsKernel(ScatterAddRowsArgs a) {
   }
 }
 
-__global__ void KvWriteKernel(KvWriteArgs a) {
+__global__ void KvWriteKernel(KvWriteParams a) {
   const int64_t total = a.n * a.kv_dim;
   for (int64_t idx = GlobalThread(); idx < total; idx += GridThreads()) {
     const int64_t i = idx / a.kv_dim;
@@ -57,21 +57,21 @@ cudaError_t LaunchEmbedding(const EmbeddingArgs& a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t LaunchGatherRows(const GatherRowsArgs& a, cudaStream_t stream) {
+cudaError_t LaunchGatherRows(const GatherRowsParams& a, cudaStream_t stream) {
   if (a.n <= 0 || a.dim <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.n * a.dim);
   GatherRowsKernel<<<g.blocks, g.threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchScatterAddRows(const ScatterAddRowsArgs& a, cudaStream_t stream) {
+cudaError_t LaunchScatterAddRows(const ScatterAddRowsParams& a, cudaStream_t stream) {
   if (a.n <= 0 || a.dim <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.dim);
   ScatterAddRowsKernel<<<g.blocks, g.threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchKvWrite(const KvWriteArgs& a, cudaStream_t stream) {
+cudaError_t LaunchKvWrite(const KvWriteParams& a, cudaStream_t stream) {
   if (a.n <= 0 || a.kv_dim <= 0) return cudaSuccess;
   const LaunchGrid g = GridFor(a.n * a.kv_dim);
   KvWriteKernel<<<g.blocks, g.threads, 0, stream>>>(a);

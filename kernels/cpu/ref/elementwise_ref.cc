@@ -1,4 +1,5 @@
 #include <cmath>
+#include <utility>
 
 #include "kernels/cpu/ref/ref_ops.h"
 
@@ -16,9 +17,11 @@ void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, flo
   }
 }
 
-// x'[:h] = x1·cos − x2·sin, x'[h:2h] = x2·cos + x1·sin with h = rot_dim / 2, θ_i = pos · inv_freq[i].
-void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
-              const float* inv_freq) {
+// Rotates the pairs (a(i), b(i)) of every head for i < rot_dim/2 by θ_i = pos · inv_freq[i], with
+// f32 angles, cos and sin (as HF's f32 cos/sin cache).
+template <class Pair>
+void RotatePairs(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
+                 const float* inv_freq, Pair pair) {
   const int64_t half = rot_dim / 2;
   for (int64_t t = 0; t < tokens; ++t) {
     const auto pos = static_cast<float>(positions[t]);
@@ -26,36 +29,30 @@ void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t
       const float theta = pos * inv_freq[i];
       const float c = std::cos(theta);
       const float s = std::sin(theta);
+      const auto [a, b] = pair(i, half);
       for (int64_t h = 0; h < heads; ++h) {
         float* v = x + (t * heads + h) * head_dim;
-        const float x1 = v[i];
-        const float x2 = v[i + half];
-        v[i] = x1 * c - x2 * s;
-        v[i + half] = x2 * c + x1 * s;
+        const float x1 = v[a];
+        const float x2 = v[b];
+        v[a] = x1 * c - x2 * s;
+        v[b] = x2 * c + x1 * s;
       }
     }
   }
 }
 
-// Adjacent pairs (2i, 2i + 1), with RopeNeox's f32 angles (and HF's f32 cos/sin cache).
+// rotate_half: pairs (i, i + rot_dim/2).
+void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
+              const float* inv_freq) {
+  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq,
+              [](int64_t i, int64_t half) { return std::pair{i, i + half}; });
+}
+
+// Adjacent pairs (2i, 2i + 1).
 void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
                      const int32_t* positions, const float* inv_freq) {
-  const int64_t half = rot_dim / 2;
-  for (int64_t t = 0; t < tokens; ++t) {
-    const auto pos = static_cast<float>(positions[t]);
-    for (int64_t i = 0; i < half; ++i) {
-      const float theta = pos * inv_freq[i];
-      const float c = std::cos(theta);
-      const float s = std::sin(theta);
-      for (int64_t h = 0; h < heads; ++h) {
-        float* v = x + (t * heads + h) * head_dim + 2 * i;
-        const float x0 = v[0];
-        const float x1 = v[1];
-        v[0] = x0 * c - x1 * s;
-        v[1] = x1 * c + x0 * s;
-      }
-    }
-  }
+  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq,
+              [](int64_t i, int64_t) { return std::pair{2 * i, 2 * i + 1}; });
 }
 
 // The loop is simple enough for the compiler to vectorize; every ISA shares it.
