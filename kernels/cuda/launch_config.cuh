@@ -38,9 +38,7 @@ inline unsigned RowThreads(int64_t width) {
 }
 
 // Blocks for a grid-stride loop over `rows` rows, one block per row up to kMaxGridBlocks.
-inline unsigned RowBlocks(int64_t rows) {
-  return static_cast<unsigned>(rows < kMaxGridBlocks ? rows : kMaxGridBlocks);
-}
+inline unsigned RowBlocks(int64_t rows) { return static_cast<unsigned>(rows < kMaxGridBlocks ? rows : kMaxGridBlocks); }
 
 #if defined(__CUDACC__)
 // First index and stride of a grid-stride loop over a 1-D grid.

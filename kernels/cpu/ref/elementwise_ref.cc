@@ -44,15 +44,17 @@ void RotatePairs(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int6
 // rotate_half: pairs (i, i + rot_dim/2).
 void RopeNeox(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim, const int32_t* positions,
               const float* inv_freq) {
-  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq,
-              [](int64_t i, int64_t half) { return std::pair{i, i + half}; });
+  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq, [](int64_t i, int64_t half) {
+    return std::pair{i, i + half};
+  });
 }
 
 // Adjacent pairs (2i, 2i + 1).
 void RopeInterleaved(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
                      const int32_t* positions, const float* inv_freq) {
-  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq,
-              [](int64_t i, int64_t) { return std::pair{2 * i, 2 * i + 1}; });
+  RotatePairs(x, tokens, heads, head_dim, rot_dim, positions, inv_freq, [](int64_t i, int64_t) {
+    return std::pair{2 * i, 2 * i + 1};
+  });
 }
 
 // The loop is simple enough for the compiler to vectorize; every ISA shares it.

@@ -27,7 +27,8 @@ absl::StatusOr<LayerWeights> LoadNormsAndAttention(const ModelConfig& c, loader:
   const std::string p = LayerPrefix(layer);
   LayerWeights l;
   TS_ASSIGN_OR_RETURN(l.input_norm.host, LoadVector(ckpt, p + "input_layernorm.weight", c.hidden_size));
-  TS_ASSIGN_OR_RETURN(l.post_attention_norm.host, LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
+  TS_ASSIGN_OR_RETURN(l.post_attention_norm.host,
+                      LoadVector(ckpt, p + "post_attention_layernorm.weight", c.hidden_size));
   TS_ASSIGN_OR_RETURN(l.attn, LoadAttention(c, ckpt, layer));
   return l;
 }

@@ -209,11 +209,13 @@ TEST_F(CudaBackendTest, RmsNormMatchesDoubles) {
   DeviceBuffer dx = Upload(x);
   DeviceBuffer dw = Upload(weight);
   DeviceBuffer dy = Output(rows * dim);
-  backend_->RmsNorm(*ctx_, {.x = dx.as<float>(), .weight = dw.as<float>(), .rows = rows, .dim = dim, .eps = eps,
-                            .y = dy.as<float>()});
+  backend_->RmsNorm(
+      *ctx_,
+      {.x = dx.as<float>(), .weight = dw.as<float>(), .rows = rows, .dim = dim, .eps = eps, .y = dy.as<float>()});
   // In place as well (x and y alias).
-  backend_->RmsNorm(*ctx_, {.x = dx.as<float>(), .weight = dw.as<float>(), .rows = rows, .dim = dim, .eps = eps,
-                            .y = dx.as<float>()});
+  backend_->RmsNorm(
+      *ctx_,
+      {.x = dx.as<float>(), .weight = dw.as<float>(), .rows = rows, .dim = dim, .eps = eps, .y = dx.as<float>()});
   const std::vector<float> got = Result(dy, rows * dim);
   const std::vector<float> in_place = Download<float>(dx.data(), rows * dim);
   double norm = 0.0;
@@ -284,12 +286,10 @@ TEST_F(CudaBackendTest, AttentionMatchesDoubles) {
     int64_t num_q, num_kv, q_pos0, k_pos0;
     bool causal, paged, lse;
   };
-  const Case cases[] = {{.num_q = 6, .num_kv = 150, .q_pos0 = 144, .k_pos0 = 0, .causal = true, .paged = false,
-                         .lse = true},
-                        {.num_q = 2, .num_kv = 37, .q_pos0 = 37, .k_pos0 = 0, .causal = false, .paged = true,
-                         .lse = false},
-                        {.num_q = 5, .num_kv = 4, .q_pos0 = 0, .k_pos0 = 3, .causal = true, .paged = false,
-                         .lse = true}};
+  const Case cases[] = {
+      {.num_q = 6, .num_kv = 150, .q_pos0 = 144, .k_pos0 = 0, .causal = true, .paged = false, .lse = true},
+      {.num_q = 2, .num_kv = 37, .q_pos0 = 37, .k_pos0 = 0, .causal = false, .paged = true, .lse = false},
+      {.num_q = 5, .num_kv = 4, .q_pos0 = 0, .k_pos0 = 3, .causal = true, .paged = false, .lse = true}};
   const int64_t block_size = 16;
   std::mt19937 rng(13);
   std::normal_distribution<float> normal(0.0f, 1.0f);

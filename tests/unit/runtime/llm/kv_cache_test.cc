@@ -1,10 +1,9 @@
 #include "runtime/llm/kv_cache.h"
 
-#include "kernels/cpu/cpu_backend.h"
-
 #include <set>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
 
 namespace tessera::llm {
 namespace {
@@ -32,8 +31,8 @@ TEST(BlockAllocatorTest, GrowReleaseAndExhaustion) {
 TEST(PagedKvCacheTest, SlotsFollowTheBlockTable) {
   auto backend = kernels::CpuBackend::Create({.num_threads = 1});
   ASSERT_TRUE(backend.ok()) << backend.status();
-  auto made = PagedKvCache::Create(**backend, {.num_layers = 2, .num_kv_heads = 2, .head_dim = 3, .num_blocks = 4,
-                                               .block_size = 2});
+  auto made = PagedKvCache::Create(
+      **backend, {.num_layers = 2, .num_kv_heads = 2, .head_dim = 3, .num_blocks = 4, .block_size = 2});
   ASSERT_TRUE(made.ok()) << made.status();
   PagedKvCache& cache = *made;
   const std::vector<int32_t> table = {3, 1};
@@ -52,8 +51,9 @@ TEST(PagedKvCacheTest, BadShapeAndOutOfMemoryAreErrors) {
   auto zero = PagedKvCache::Create(**backend, {.num_layers = 1, .num_kv_heads = 1, .head_dim = 8, .num_blocks = 0});
   EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
   // 2^60 bytes: no machine has them.
-  auto huge = PagedKvCache::Create(**backend, {.num_layers = 1 << 10, .num_kv_heads = 1 << 10, .head_dim = 1 << 10,
-                                               .num_blocks = 1 << 20, .block_size = 16});
+  auto huge = PagedKvCache::Create(
+      **backend,
+      {.num_layers = 1 << 10, .num_kv_heads = 1 << 10, .head_dim = 1 << 10, .num_blocks = 1 << 20, .block_size = 16});
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
 }
 
