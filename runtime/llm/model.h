@@ -56,6 +56,8 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const GenerationDefaults& generation_defaults() const { return generation_; }
   kernels::Backend* backend() const { return backend_.get(); }
+  // The context the model's ops run on (executors that add ops of their own enqueue them here).
+  kernels::ExecContext* context() const { return ctx_.get(); }
   // The host thread pool (the CPU backend computes on it; host-side work on every backend).
   kernels::ThreadPool* pool() const { return backend_->host_pool(); }
   PagedKvCache::Options KvCacheOptions(int64_t num_blocks, int64_t block_size) const;

@@ -207,7 +207,7 @@ absl::Status SpRunner::Forward(std::span<const SequenceInput> batch, PagedKvCach
   std::vector<float> x(R * hidden), q(R * H * D), k(R * Hkv * D), v(R * Hkv * D), attn(R * H * D);
   TS_RETURN_IF_ERROR(model_->Embed(row_tokens, x.data()));
   kernels::Backend& be = *model_->backend();
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<kernels::ExecContext> ctx, be.CreateContext());
+  kernels::ExecContext& ctx = *model_->context();
   std::vector<int32_t> slots;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     TS_RETURN_IF_ERROR(model_->ProjectQkv(l, x.data(), R, positions.data(), q.data(), k.data(), v.data()));
@@ -229,13 +229,13 @@ absl::Status SpRunner::Forward(std::span<const SequenceInput> batch, PagedKvCach
         slots.clear();
         const int64_t first = i;
         for (; i < p.row0 + p.rows && mine(i); ++i) slots.push_back(cache.Slot(table, positions[i]));
-        be.KvWrite(*ctx, {.k_cache = cache.keys(l),
-                          .v_cache = cache.values(l),
-                          .k = &k[first * Hkv * D],
-                          .v = &v[first * Hkv * D],
-                          .slots = slots.data(),
-                          .n = static_cast<int64_t>(slots.size()),
-                          .kv_dim = Hkv * D});
+        be.KvWrite(ctx, {.k_cache = cache.keys(l),
+                         .v_cache = cache.values(l),
+                         .k = &k[first * Hkv * D],
+                         .v = &v[first * Hkv * D],
+                         .slots = slots.data(),
+                         .n = static_cast<int64_t>(slots.size()),
+                         .kv_dim = Hkv * D});
       }
       if (p.prefill) {
         TS_RETURN_IF_ERROR(attn_->Prefill(p.layout, {.q = &q[p.row0 * H * D],

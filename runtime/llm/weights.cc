@@ -88,8 +88,10 @@ absl::Status PrepareWeights(ModelWeights& w, kernels::Backend& backend, kernels:
     // One prepared matrix serves both: multiplied as lm_head and gathered as the embedding.
     TS_RETURN_IF_ERROR(Prepare(w.lm_head, "lm_head (tied embedding)", backend, act, /*linear=*/true, /*gather=*/true));
     w.embed.prepared = w.lm_head.prepared;
+    all.push_back(&w.lm_head);
   } else {
     TS_RETURN_IF_ERROR(Prepare(w.embed, "embedding", backend, act, /*linear=*/false, /*gather=*/true));
+    all.push_back(&w.embed);
     TS_RETURN_IF_ERROR(linear(w.lm_head, "lm_head"));
   }
   TS_RETURN_IF_ERROR(Upload(w.final_norm, backend, ctx));
@@ -116,7 +118,7 @@ absl::Status PrepareWeights(ModelWeights& w, kernels::Backend& backend, kernels:
   TS_RETURN_IF_ERROR(backend.Synchronize(ctx));
   // Originals that nothing reads any more give their resident pages back (the mapping stays).
   for (const LinearWeight* l : all) {
-    if (!l->prepared->reads_original() && l->data != w.embed.data) {
+    if (!l->prepared->reads_original()) {
       loader::DropResidentPages(l->data, kernels::DTypeRowBytes(l->dtype, l->in) * l->out);
     }
   }

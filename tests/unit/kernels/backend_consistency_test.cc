@@ -24,12 +24,15 @@
 #include "kernels/backend_registry.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/dtype.h"
+#include "tests/unit/kernels/cpu/kernels_test_util.h"
 
 namespace tessera::kernels {
 namespace {
 
+using testing::RandomFloats;
+
 constexpr size_t kGuard = 32;
-constexpr uint32_t kSentinelBits = 0x7fa5a5a5u;  // a NaN no kernel produces
+constexpr uint32_t kSentinelBits = testing::Guarded::kSentinelBits;  // a NaN no kernel produces
 
 float Sentinel() {
   float f;
@@ -158,14 +161,6 @@ void ExpectClose(const std::vector<float>& got, const std::vector<double>& want,
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << want.size() << " mismatches" << msg;
   EXPECT_GT(gn, 0) << what << ": output norm is zero";
   EXPECT_GT(wn, 0) << what << ": reference norm is zero";
-}
-
-std::vector<float> RandomFloats(size_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
 }
 
 // Byte offsets of the f16 scales in one block of `t` (the rest of a block is any bits).
