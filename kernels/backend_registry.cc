@@ -1,6 +1,12 @@
 #include "kernels/backend_registry.h"
 
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "kernels/cpu/cpu_backend.h"
 
 #if TESSERA_CUDA
@@ -18,6 +24,17 @@ int CudaDevicesVisible() {
 #else
   return 0;
 #endif
+}
+
+std::string PhysicalDeviceName(const Device& device) {
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (device.is_cpu() || visible == nullptr) return device.ToString();
+  const std::vector<std::string> ids = absl::StrSplit(visible, ',');
+  int physical = 0;
+  if (device.index < static_cast<int>(ids.size()) && absl::SimpleAtoi(ids[device.index], &physical) && physical >= 0) {
+    return Device::Cuda(physical).ToString();
+  }
+  return device.ToString();
 }
 
 absl::Status CheckDeviceAvailable(const Device& device) {

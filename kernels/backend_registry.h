@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
@@ -29,6 +30,11 @@ int CudaDevicesVisible();
 // OK when `device` can be had here; FAILED_PRECONDITION naming what is missing otherwise. Cheap
 // (no backend is made): for start-up checks before any server starts.
 absl::Status CheckDeviceAvailable(const Device& device);
+
+// The name of `device` as the machine knows it: "cuda:3" for cuda:0 of a process started with
+// CUDA_VISIBLE_DEVICES=3 (a numeric list; UUIDs and unset leave the name as it is), for metrics that
+// must tell the GPUs of a node apart.
+std::string PhysicalDeviceName(const Device& device);
 
 // Help of the --device flag that tesserad, tessera-worker and tessera-generate share.
 inline constexpr char kDeviceFlagHelp[] =

@@ -216,6 +216,11 @@ int Run(int* argc, char*** argv) {
   info.max_model_len = opts.max_model_len > 0 ? opts.max_model_len : cfg.max_position_embeddings;
   for (int64_t id : (*model)->generation_defaults().eos_token_ids)
     info.eos_token_ids.push_back(static_cast<int32_t>(id));
+  info.device_memory = [m = model->get(), e = eng->get(), name = kernels::PhysicalDeviceName(*device)] {
+    return std::vector<worker::ServiceInfo::DeviceMemory>{{name, "weights", m->weight_bytes()},
+                                                          {name, "kv", e->kv_cache_bytes()},
+                                                          {name, "workspace", m->workspace_bytes()}};
+  };
   worker::EngineService service(eng->get(), info);
 
   grpc::ServerBuilder builder;

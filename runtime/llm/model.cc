@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const
   TS_ASSIGN_OR_RETURN(m->ctx_, be.CreateContext());
   m->scratch_ = std::make_unique<Scratch>(&be);
   TS_RETURN_IF_ERROR(PrepareWeights(m->weights_, be, *m->ctx_, options.activations));
+  m->weight_bytes_ = PreparedWeightBytes(m->weights_);
   m->rot_dim_ = RopeDim(c);
   TS_ASSIGN_OR_RETURN(m->inv_freq_, be.UploadF32(*m->ctx_, RopeInvFreq(c)));
   TS_RETURN_IF_ERROR(be.Synchronize(*m->ctx_));

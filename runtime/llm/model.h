@@ -61,6 +61,12 @@ class Model {
   // The host thread pool (the CPU backend computes on it; host-side work on every backend).
   kernels::ThreadPool* pool() const { return backend_->host_pool(); }
   PagedKvCache::Options KvCacheOptions(int64_t num_blocks, int64_t block_size) const;
+  // Bytes the weights take in the backend's memory (prepared copies, device vectors, and the mapped
+  // originals that ops still read in place), fixed at load.
+  int64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of the forward pass's activation buffers (they grow with the largest step so far).
+  // Thread-safe.
+  int64_t workspace_bytes() const { return scratch_->bytes(); }
   // A KV cache of this shape in the backend's memory.
   absl::StatusOr<PagedKvCache> CreateKvCache(int64_t num_blocks, int64_t block_size) const;
 
@@ -112,6 +118,7 @@ class Model {
   ModelWeights weights_;
   kernels::DeviceBuffer inv_freq_;  // [rot_dim / 2] f32
   int64_t rot_dim_ = 0;
+  int64_t weight_bytes_ = 0;
 };
 
 }  // namespace tessera::llm

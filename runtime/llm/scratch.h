@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "absl/status/statusor.h"
@@ -58,13 +59,20 @@ class Scratch {
       absl::StatusOr<kernels::DeviceBuffer> fresh = backend_->Allocate(bytes + bytes / 4);
       if (!fresh.ok()) return fresh.status();
       b = std::move(*fresh);
+      int64_t total = 0;
+      for (const kernels::DeviceBuffer& buf : bufs_) total += static_cast<int64_t>(buf.bytes());
+      bytes_.store(total, std::memory_order_relaxed);
     }
     return b.as<T>();
   }
 
+  // Bytes of every slot together; may be read from any thread.
+  int64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
  private:
   kernels::Backend* backend_;
   std::array<kernels::DeviceBuffer, kNumSlots> bufs_;
+  std::atomic<int64_t> bytes_{0};
 };
 
 }  // namespace tessera::llm

@@ -1,5 +1,7 @@
 #include "runtime/llm/weights.h"
 
+#include <set>
+
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/base/status_macros.h"
@@ -123,6 +125,35 @@ absl::Status PrepareWeights(ModelWeights& w, kernels::Backend& backend, kernels:
     }
   }
   return absl::OkStatus();
+}
+
+int64_t PreparedWeightBytes(const ModelWeights& w) {
+  std::set<const kernels::PreparedWeight*> seen;
+  int64_t bytes = 0;
+  auto linear = [&](const LinearWeight& l) {
+    if (l.prepared == nullptr || !seen.insert(l.prepared.get()).second) return;
+    bytes += l.prepared->resident_bytes();
+    if (l.prepared->reads_original()) bytes += kernels::DTypeRowBytes(l.dtype, l.in) * l.out;
+  };
+  auto vec = [&](const VectorWeight& v) { bytes += static_cast<int64_t>(v.device.bytes()); };
+  auto mlp = [&](const MlpWeights& m) {
+    for (const LinearWeight* l : {&m.gate, &m.up, &m.down}) linear(*l);
+  };
+  linear(w.embed);
+  linear(w.lm_head);
+  vec(w.final_norm);
+  for (const LayerWeights& l : w.layers) {
+    for (const LinearWeight* x : {&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o}) linear(*x);
+    for (const VectorWeight* v : {&l.input_norm, &l.post_attention_norm, &l.attn.q_norm, &l.attn.k_norm}) vec(*v);
+    if (l.mlp) mlp(*l.mlp);
+    if (l.moe) {
+      linear(l.moe->router);
+      for (const MlpWeights& e : l.moe->experts) mlp(e);
+      if (l.moe->shared) mlp(*l.moe->shared);
+      if (l.moe->shared_gate) linear(*l.moe->shared_gate);
+    }
+  }
+  return bytes;
 }
 
 }  // namespace tessera::llm

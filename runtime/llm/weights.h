@@ -111,4 +111,8 @@ struct ModelWeights {
 absl::Status PrepareWeights(ModelWeights& w, kernels::Backend& backend, kernels::ExecContext& ctx,
                             kernels::Activations act);
 
+// Bytes the prepared weights take: each distinct PreparedWeight's resident bytes plus its original
+// where ops still read that in place, and the backend copies of the vectors.
+int64_t PreparedWeightBytes(const ModelWeights& w);
+
 }  // namespace tessera::llm

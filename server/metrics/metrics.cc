@@ -42,6 +42,10 @@ Metrics::Metrics(const std::string& model_name, const std::string& version)
            .Name("tessera_sp_exposed_comm_seconds_total")
            .Help("Time ranks of worker groups spent blocked on sequence-parallel transfers (not hidden by compute)")
            .Register(r);
+  device_memory_ = &BuildGauge()
+                        .Name("tessera_device_memory_bytes")
+                        .Help("Memory the engines' models hold, by device and kind (weights, kv, workspace)")
+                        .Register(r);
   prompt_tokens_ = &BuildCounter().Name("tessera_prompt_tokens_total").Help("Prompt tokens processed").Register(r);
   generation_tokens_ = &BuildCounter().Name("tessera_generation_tokens_total").Help("Generated tokens").Register(r);
   success_ = &BuildCounter()
@@ -169,6 +173,14 @@ void Metrics::AddEngineCounters(const std::string& engine, const EngineCounters&
         .Increment(restarted ? sp.exposed_comm_seconds : sp.exposed_comm_seconds - prev.exposed_comm_seconds);
   }
   last = now;
+  // The memory gauges: every engine's latest report, summed by device and kind.
+  std::map<std::pair<std::string, std::string>, int64_t> total;
+  for (const auto& [name, counters] : last_) {
+    for (const auto& [key, bytes] : counters.device_memory) total[key] += bytes;
+  }
+  for (const auto& [key, bytes] : total) {
+    device_memory_->Add(L({{"device", key.first}, {"kind", key.second}})).Set(static_cast<double>(bytes));
+  }
 }
 
 void Metrics::WorkerRestarted(const std::string& group) { restarts_->Add(L({{"group", group}})).Increment(); }

@@ -34,6 +34,8 @@ struct EngineCounters {  // monotonic engine-side totals, as GetStats reports th
   int64_t prefix_cache_queries = 0;
   int64_t prefix_cache_hits = 0;
   std::map<std::string, SpCounters> sp = {};  // by algo ("token_ring", "ring"); empty for one rank
+  // Gauges, not counters: the engine's memory now, by (device, kind).
+  std::map<std::pair<std::string, std::string>, int64_t> device_memory = {};
 };
 
 class Metrics {
@@ -83,6 +85,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* sp_bytes_;
   prometheus::Family<prometheus::Histogram>* sp_step_;
   prometheus::Family<prometheus::Counter>* sp_exposed_;
+  prometheus::Family<prometheus::Gauge>* device_memory_;
 
   std::mutex mu_;
   std::map<std::string, EngineCounters> last_;  // per engine

@@ -79,6 +79,9 @@ EngineCounters CountersOf(const tessera::engine::v1::Stats& stats) {
   EngineCounters c{.preemptions = stats.preemptions(),
                    .prefix_cache_queries = stats.prefix_cache_queries(),
                    .prefix_cache_hits = stats.prefix_cache_hits()};
+  for (const tessera::engine::v1::DeviceMemory& m : stats.device_memory()) {
+    c.device_memory[{m.device(), m.kind()}] = m.bytes();
+  }
   for (const tessera::engine::v1::SpAlgoStats& a : stats.sp()) {
     SpCounters& sp = c.sp[a.algo()];
     for (const auto& [dir, bytes] : a.bytes_sent()) sp.bytes[dir] = bytes;

@@ -114,3 +114,48 @@ def test_prometheus_scrape(start_daemon, tmp_path):
         log.close()
         if os.environ.get("TESSERA_KEEP_PROMETHEUS_LOG"):
             print(open(tmp_path / "prometheus.log").read())
+
+
+def _safetensors_weight_bytes(model_dir):
+    """Bytes the CPU backend holds for this checkpoint: 2-D matrices read in place as stored (a tied
+    embedding once), 1-D vectors as f32 copies. Computed from the file's own header."""
+    import json
+    import struct
+
+    total = 0
+    with open(os.path.join(model_dir, "model.safetensors"), "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = t["data_offsets"]
+        total += (end - begin) if len(t["shape"]) == 2 else 4 * t["shape"][0]
+    return total
+
+
+@pytest.mark.time_limit(120)
+def test_device_memory_bytes(start_daemon, tiny_model):
+    import json
+
+    kv_budget, block = 1_000_000, 16
+    d = start_daemon(["--threads", "1", "--kv-cache-bytes", str(kv_budget), "--block-size", str(block)])
+    post(d, "/completions", {"prompt": "warm up", "max_tokens": 3})
+    cfg = json.load(open(os.path.join(tiny_model, "config.json")))
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    block_bytes = 2 * cfg["num_hidden_layers"] * block * cfg["num_key_value_heads"] * head_dim * 4
+    want = {"weights": _safetensors_weight_bytes(tiny_model), "kv": kv_budget // block_bytes * block_bytes}
+    deadline = time.monotonic() + 10
+    while True:
+        text = d.metrics_text()
+        try:
+            got = {k: sum_metric(text, "tessera_device_memory_bytes", {"device": "cpu", "kind": k, "model_name": "tiny"})
+                   for k in ("weights", "kv", "workspace")}
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert got["weights"] == want["weights"], got
+    assert got["kv"] == want["kv"], got
+    assert got["workspace"] > 0, got

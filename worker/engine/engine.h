@@ -145,6 +145,8 @@ class Engine {
   Counters GetCounters() const;  // thread-safe
   int64_t max_model_len() const { return max_model_len_; }
   int64_t num_blocks() const { return num_blocks_; }
+  // Bytes of the KV cache (K and V, every layer), fixed at Create.
+  int64_t kv_cache_bytes() const { return cache_.bytes(); }
 
  private:
   struct Live {

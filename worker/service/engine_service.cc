@@ -157,6 +157,14 @@ grpc::Status EngineService::GetStats(grpc::ServerContext*, const pb::GetStatsReq
   resp->set_prefix_cache_queries(c.prefix_cache_queries);
   resp->set_prefix_cache_hits(c.prefix_cache_hits);
   resp->set_steps(c.steps);
+  if (info_.device_memory) {
+    for (const ServiceInfo::DeviceMemory& m : info_.device_memory()) {
+      pb::DeviceMemory* out = resp->add_device_memory();
+      out->set_device(m.device);
+      out->set_kind(m.kind);
+      out->set_bytes(m.bytes);
+    }
+  }
   if (info_.sp_totals) {
     const llm::SpTotals t = info_.sp_totals();
     for (parallel::SpAlgorithm a : {parallel::SpAlgorithm::kTokenRing, parallel::SpAlgorithm::kRing}) {

@@ -22,6 +22,13 @@ struct ServiceInfo {
   int32_t group_size = 1;
   // Worker groups of several ranks: the group's sequence-parallel totals (thread-safe).
   std::function<llm::SpTotals()> sp_totals;
+  // The model's memory on its device, for tessera_device_memory_bytes (thread-safe).
+  struct DeviceMemory {
+    std::string device;  // "cpu", "cuda:0"
+    std::string kind;    // "weights", "kv", "workspace"
+    int64_t bytes = 0;
+  };
+  std::function<std::vector<DeviceMemory>()> device_memory;
 };
 
 class EngineService final : public tessera::engine::v1::Engine::Service {
