@@ -1,5 +1,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -15,17 +17,20 @@
 namespace tessera::kernels {
 namespace {
 
-// The CPU's execution context: ops run at once on the backend's pool.
+// The CPU's execution context: ops run at once on the backend's pool, with this context's scratch.
 class CpuContext final : public ExecContext {
  public:
   explicit CpuContext(ThreadPool* pool) : pool_(pool) {}
   ThreadPool* pool() const { return pool_; }
+  CpuWorkspace* workspace() { return &workspace_; }
 
  private:
   ThreadPool* pool_;
+  CpuWorkspace workspace_;
 };
 
 ThreadPool* PoolOf(ExecContext& ctx) { return static_cast<CpuContext&>(ctx).pool(); }
+CpuWorkspace* WorkspaceOf(ExecContext& ctx) { return static_cast<CpuContext&>(ctx).workspace(); }
 
 class CpuWeight final : public PreparedWeight {
  public:
@@ -121,6 +126,14 @@ absl::StatusOr<std::unique_ptr<ExecContext>> CpuBackend::CreateContext() {
 
 absl::StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
   constexpr size_t kAlign = 64;
+  // More than the machine's memory can never succeed: refuse it here rather than ask the allocator
+  // (which may overcommit, or under a sanitizer abort).
+  static const size_t physical =
+      static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (bytes > physical) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cpu backend: ", bytes, " bytes requested, more than the machine's ", physical, " bytes of memory"));
+  }
   const size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
   void* p = std::aligned_alloc(kAlign, rounded);
   if (p == nullptr) {
@@ -161,6 +174,7 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareWeight(const 
 
 void CpuBackend::Linear(ExecContext& ctx, const LinearParams& p) {
   ThreadPool* pool = PoolOf(ctx);
+  CpuWorkspace* scratch = WorkspaceOf(ctx);
   const auto& ws = p.weights;
   // Packed alike (same dtype and cols) and multiplied alike: one kernel call, x quantized once.
   bool together = !ws.empty();
@@ -172,15 +186,15 @@ void CpuBackend::Linear(ExecContext& ctx, const LinearParams& p) {
   if (together) {
     absl::InlinedVector<const PackedLinear*, 4> packed;
     for (const PreparedWeight* w : ws) packed.push_back(AsCpu(w).packed.get());
-    LinearPackedMany(pool, p.x, p.m, packed, p.outputs, ws[0]->use().activations);
+    LinearPackedMany(pool, p.x, p.m, packed, p.outputs, ws[0]->use().activations, scratch);
   } else {
     for (size_t i = 0; i < ws.size(); ++i) {
       const CpuWeight& w = AsCpu(ws[i]);
       if (w.packed != nullptr) {
-        LinearPacked(pool, p.x, p.m, *w.packed, p.outputs[i], w.use().activations);
+        LinearPacked(pool, p.x, p.m, *w.packed, p.outputs[i], w.use().activations, scratch);
       } else {
         ops_->linear(pool, p.x, p.m, w.cols(), w.original().data, w.dtype(), w.rows(), p.outputs[i],
-                     w.use().activations);
+                     w.use().activations, scratch);
       }
     }
   }

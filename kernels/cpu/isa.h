@@ -33,7 +33,7 @@ Isa ActiveIsa();
 struct OpTable {
   Isa isa;
   void (*linear)(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N,
-                 float* y, Activations act);
+                 float* y, Activations act, CpuWorkspace* ws);
   void (*rms_norm)(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
   void (*rope_neox)(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dim,
                     const int32_t* positions, const float* inv_freq);

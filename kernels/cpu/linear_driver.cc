@@ -20,29 +20,6 @@ int64_t BalancedBlock(int64_t total, int64_t cap, int64_t align) {
   return std::min(cap, RoundUp(CeilDiv(total, parts), align));
 }
 
-struct AlignedFree {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
-
-// Packing buffers of one thread, grown on demand and kept for later calls.
-struct PackBuffer {
-  std::unique_ptr<float[], AlignedFree> data;
-  int64_t capacity = 0;
-
-  float* Get(int64_t floats) {
-    if (floats > capacity) {
-      data.reset(static_cast<float*>(::operator new[](floats * sizeof(float), std::align_val_t{64})));
-      capacity = floats;
-    }
-    return data.get();
-  }
-};
-thread_local PackBuffer tls_a;
-thread_local PackBuffer tls_b;
-
-// Quantized activations of the calling thread, kept for later calls.
-thread_local std::vector<Q8Block> tls_xq;
-
 // Byte offset of element (row, col) of a [*, K] matrix of `dt`; col on a block boundary.
 int64_t ElementOffset(DType dt, int64_t K, int64_t row, int64_t col) {
   return row * DTypeRowBytes(dt, K) + DTypeRowBytes(dt, col);
@@ -52,13 +29,13 @@ int64_t ElementOffset(DType dt, int64_t K, int64_t row, int64_t col) {
 // (row stride K; a quantized dt is dequantized while packing), y row stride ldy. The loop nest of a
 // BLIS-style GEMM.
 void GemmTask(const LinearKernels& kern, const float* x, int64_t m, int64_t K, const char* w, DType dt, int64_t n,
-              float* y, int64_t ldy) {
+              float* y, int64_t ldy, AlignedScratch& panel_a, AlignedScratch& panel_b) {
   const int64_t bs = DTypeBlockSize(dt);
   const int64_t kc = bs == 1 ? BalancedBlock(K, kern.kc, 8) : BalancedBlock(K, std::max(kern.kc, bs), bs);
   const int64_t nc = BalancedBlock(n, kern.nc, kern.nr);
   const int64_t mc = BalancedBlock(m, kern.mc, kern.mr);
-  float* bp = tls_b.Get(RoundUp(nc, kern.nr) * kc);
-  float* ap = tls_a.Get(RoundUp(mc, kern.mr) * kc);
+  float* bp = panel_b.Get<float>(RoundUp(nc, kern.nr) * kc);
+  float* ap = panel_a.Get<float>(RoundUp(mc, kern.mr) * kc);
   for (int64_t jc = 0; jc < n; jc += nc) {
     const int64_t ncur = std::min(nc, n - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
@@ -104,7 +81,7 @@ void QuantizeActivations(const float* x, int64_t K, DType w_dtype, Q8Block* xq) 
 }
 
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
-                  DType w_dtype, int64_t N, float* y, Activations act) {
+                  DType w_dtype, int64_t N, float* y, Activations act, CpuWorkspace& ws) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     std::memset(y, 0, sizeof(float) * M * N);
@@ -117,8 +94,7 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
   const bool quantized = DTypeIsQuantized(w_dtype);
   if (quantized && act == Activations::kInt8) {
     const int64_t nb = K / 32;
-    if (static_cast<int64_t>(tls_xq.size()) < M * nb) tls_xq.resize(M * nb);
-    Q8Block* xq = tls_xq.data();
+    Q8Block* xq = ws.activations().Get<Q8Block>(M * nb);
     ForEachXRow(pool, M, K, [&](int64_t m) { kern.quantize(x + m * K, K, w_dtype, xq + m * nb); });
     const auto* wq = static_cast<const uint8_t*>(w);
     const int64_t heights[] = {N};
@@ -150,6 +126,7 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
   const int64_t panels = split_n ? n_panels : m_panels;
   const int64_t tasks = std::min(threads, panels);
   const char* wb = static_cast<const char*>(w);
+  ws.ReserveTasks(tasks);
   auto run = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t p0 = panels * t / tasks;
@@ -157,11 +134,11 @@ void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, i
       if (split_n) {
         const int64_t n0 = p0 * kern.nr;
         const int64_t n1 = std::min(N, p1 * kern.nr);
-        GemmTask(kern, x, M, K, wb + n0 * row_bytes, w_dtype, n1 - n0, y + n0, N);
+        GemmTask(kern, x, M, K, wb + n0 * row_bytes, w_dtype, n1 - n0, y + n0, N, ws.PanelA(t), ws.PanelB(t));
       } else {
         const int64_t m0 = p0 * kern.mr;
         const int64_t m1 = std::min(M, p1 * kern.mr);
-        GemmTask(kern, x + m0 * K, m1 - m0, K, wb, w_dtype, N, y + m0 * N, N);
+        GemmTask(kern, x + m0 * K, m1 - m0, K, wb, w_dtype, N, y + m0 * N, N, ws.PanelA(t), ws.PanelB(t));
       }
     }
   };

@@ -146,7 +146,8 @@ struct LinearKernels {
                        int64_t n1, float* y, int64_t ldy);
 };
 
+// Scratch (quantized activations, GEMM panels) comes from `ws`.
 void LinearDriver(const LinearKernels& kern, ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w,
-                  DType w_dtype, int64_t N, float* y, Activations act);
+                  DType w_dtype, int64_t N, float* y, Activations act, CpuWorkspace& ws);
 
 }  // namespace tessera::kernels

@@ -6,8 +6,12 @@
 namespace tessera::kernels {
 
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
-            Activations act) {
-  ActiveOps().linear(pool, x, M, K, w, w_dtype, N, y, act);
+            Activations act, CpuWorkspace* ws) {
+  if (ws == nullptr) {
+    CpuWorkspace local;
+    return ActiveOps().linear(pool, x, M, K, w, w_dtype, N, y, act, &local);
+  }
+  ActiveOps().linear(pool, x, M, K, w, w_dtype, N, y, act, ws);
 }
 
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y) {

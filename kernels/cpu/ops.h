@@ -18,6 +18,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/workspace.h"
 #include "kernels/dtype.h"
 
 namespace tessera::kernels {
@@ -43,8 +44,10 @@ namespace tessera::kernels {
 // with |x_k − d·q_k| <= d/2 + 127·|d − max|x|/127| ≈ 0.56·d (d here before its f16 rounding), i.e. about 2⁻⁸·Σ|x·w| at
 // worst and far less as the errors cancel: for Gaussian x and random blocks, K = 2048, the RMS error is about 0.5% of
 // the RMS of y.
+// `ws`: the caller's scratch (workspace.h), kept between calls; nullptr: a workspace local to this
+// call (it allocates).
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
-            Activations act = Activations::kInt8);
+            Activations act = Activations::kInt8, CpuWorkspace* ws = nullptr);
 
 // Whether Linear accepts weights of `w_dtype` with rows of K elements: every DType, with K a
 // multiple of DTypeBlockSize(w_dtype) (32 or 256 for quantized types) and K >= 0.

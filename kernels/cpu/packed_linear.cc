@@ -12,9 +12,6 @@
 namespace tessera::kernels {
 namespace {
 
-thread_local std::vector<avx512::PackedXGroup> tls_xg;
-thread_local std::vector<float> tls_xf;
-
 // ForEachRowTile over the rows of all matrices in ws.
 template <class F>
 void OverRowTiles(ThreadPool* pool, int64_t M, std::span<const PackedLinear* const> ws, F&& rows_of) {
@@ -90,35 +87,39 @@ std::unique_ptr<PackedLinear> PackForLinear(const void* w, DType dt, int64_t N, 
   return p;
 }
 
-void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y, Activations act) {
+void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y, Activations act,
+                  CpuWorkspace* workspace) {
   const PackedLinear* ws[] = {&w};
   float* ys[] = {y};
-  LinearPackedMany(pool, x, M, ws, ys, act);
+  LinearPackedMany(pool, x, M, ws, ys, act, workspace);
 }
 
 void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<const PackedLinear* const> ws,
-                      std::span<float* const> ys, Activations act) {
+                      std::span<float* const> ys, Activations act, CpuWorkspace* workspace) {
   if (M <= 0 || ws.empty()) return;
+  CpuWorkspace local;
+  CpuWorkspace& scratch = workspace != nullptr ? *workspace : local;
   const PackedLinear& w0 = *ws[0];
   const int64_t G = w0.groups;
   if (act == Activations::kF32) {
     if (M > kQuantRowsMaxM) {
       for (size_t i = 0; i < ws.size(); ++i) {
-        Linear(pool, x, M, ws[i]->k, ws[i]->original, ws[i]->dtype, ws[i]->n, ys[i], Activations::kF32);
+        Linear(pool, x, M, ws[i]->k, ws[i]->original, ws[i]->dtype, ws[i]->n, ys[i], Activations::kF32, &scratch);
       }
       return;
     }
-    tls_xf.resize(M * G * (128 + 4));
-    float* xf = tls_xf.data();
+    float* xf = scratch.activations().Get<float>(M * G * (128 + 4));
     PadActivations(x, M, w0, xf);
     const float* sums = xf + M * G * 128;
     return OverRowTiles(pool, M, ws, [&](size_t i, int64_t, int64_t n0, int64_t n1) {
       avx512::PackedRowsF32(*ws[i], xf, sums, M, n0, n1, ys[i], ws[i]->n);
     });
   }
-  if (static_cast<int64_t>(tls_xg.size()) < M * G) tls_xg.resize(M * G);
-  avx512::PackedXGroup* xg = tls_xg.data();
-  ForEachXRow(pool, M, w0.k, [&](int64_t m) { avx512::PackActivations(w0, x + m * w0.k, xg + m * G); });
+  avx512::PackedXGroup* xg = scratch.activations().Get<avx512::PackedXGroup>(M * G);
+  const int64_t nb = w0.k / 32;
+  Q8Block* blocks = scratch.row_blocks().Get<Q8Block>(M * nb);
+  ForEachXRow(pool, M, w0.k,
+              [&](int64_t m) { avx512::PackActivations(w0, x + m * w0.k, blocks + m * nb, xg + m * G); });
   OverRowTiles(pool, M, ws, [&](size_t i, int64_t m, int64_t n0, int64_t n1) {
     const int64_t n = ws[i]->n;
     avx512::PackedRows(*ws[i], xg + m * G, std::min(kQuantRowsMaxM, M - m), n0, n1, ys[i] + m * n, n);

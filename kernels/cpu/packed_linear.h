@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/workspace.h"
 #include "kernels/dtype.h"
 
 namespace tessera::kernels {
@@ -52,8 +53,9 @@ std::unique_ptr<PackedLinear> PackForLinear(const void* w, DType dt, int64_t N, 
 
 // y[M, N] = x[M, K] · wᵀ as Linear(..., act) on the original weights gives it (up to the order of
 // the f32 sums). Requires PackedLinearAvailable().
+// `workspace`: as for Linear (nullptr: one local to the call).
 void LinearPacked(ThreadPool* pool, const float* x, int64_t M, const PackedLinear& w, float* y,
-                  Activations act = Activations::kInt8);
+                  Activations act = Activations::kInt8, CpuWorkspace* workspace = nullptr);
 
 // Whether LinearPackedMany may take a and b together: the same dtype and k.
 inline bool PackedAlike(const PackedLinear& a, const PackedLinear& b) { return a.dtype == b.dtype && a.k == b.k; }
@@ -62,6 +64,7 @@ inline bool PackedAlike(const PackedLinear& a, const PackedLinear& b) { return a
 // pool: x is quantized (or padded) once and the threads share out the rows of all the matrices
 // together (one synchronisation instead of one per matrix). Each ys[i] has row stride ws[i]->n.
 void LinearPackedMany(ThreadPool* pool, const float* x, int64_t M, std::span<const PackedLinear* const> ws,
-                      std::span<float* const> ys, Activations act = Activations::kInt8);
+                      std::span<float* const> ys, Activations act = Activations::kInt8,
+                      CpuWorkspace* workspace = nullptr);
 
 }  // namespace tessera::kernels

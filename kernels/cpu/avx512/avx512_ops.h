@@ -9,7 +9,7 @@
 namespace tessera::kernels::avx512 {
 
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
-            Activations act);
+            Activations act, CpuWorkspace* ws);
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
 void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 void Softmax(float* x, int64_t rows, int64_t n);

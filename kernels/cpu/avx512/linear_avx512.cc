@@ -27,8 +27,8 @@ constexpr LinearKernels kKernels{
 }  // namespace
 
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
-            Activations act) {
-  LinearDriver(kKernels, pool, x, M, K, w, w_dtype, N, y, act);
+            Activations act, CpuWorkspace* ws) {
+  LinearDriver(kKernels, pool, x, M, K, w, w_dtype, N, y, act, *ws);
 }
 
 }  // namespace tessera::kernels::avx512

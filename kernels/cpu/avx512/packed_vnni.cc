@@ -16,8 +16,6 @@
 namespace tessera::kernels::avx512 {
 namespace {
 
-thread_local std::vector<Q8Block> tls_blocks;
-
 float HorizontalSum(__m128 v) {
   v = _mm_add_ps(v, _mm_movehl_ps(v, v));
   v = _mm_add_ss(v, _mm_movehdup_ps(v));
@@ -170,10 +168,8 @@ void RowsM(const PackedLinear& w, const PackedXGroup* xg, int64_t n0, int64_t n1
 
 }  // namespace
 
-void PackActivations(const PackedLinear& w, const float* x, PackedXGroup* xg) {
+void PackActivations(const PackedLinear& w, const float* x, Q8Block* blocks, PackedXGroup* xg) {
   const int64_t nb = w.k / 32;
-  if (static_cast<int64_t>(tls_blocks.size()) < nb) tls_blocks.resize(nb);
-  Q8Block* blocks = tls_blocks.data();
   simd::QuantX86<V>::Quantize(x, w.k, w.dtype, blocks);
   const bool q41 = w.dtype == DType::kQ4_1;
   for (int64_t g = 0; g < w.groups; ++g) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/packed_linear.h"
 
 namespace tessera::kernels::avx512 {
@@ -20,7 +21,8 @@ struct PackedXGroup {
 };
 
 // xg[0, w.groups) ← row x[0, w.k) quantized as Linear's int8 path quantizes it for w.dtype.
-void PackActivations(const PackedLinear& w, const float* x, PackedXGroup* xg);
+// blocks: [w.k / 32] scratch for the row's int8 blocks.
+void PackActivations(const PackedLinear& w, const float* x, Q8Block* blocks, PackedXGroup* xg);
 
 // y[m, n] = Σ_g dot(group g of row n, xg[m·w.groups + g]) for m < M <= 4, n in [n0, n1); y: row
 // stride ldy.

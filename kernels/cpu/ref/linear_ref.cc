@@ -54,8 +54,9 @@ void LinearQuantized(ThreadPool* pool, const float* x, int64_t M, int64_t K, con
 }  // namespace
 
 // y[m, n] = Σ_k x[m, k] · w[n, k], one f32 accumulator per output, parallel over n.
+// The reference keeps its temporaries local (it is the readable statement, not the fast path).
 void Linear(ThreadPool* pool, const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t N, float* y,
-            Activations act) {
+            Activations act, CpuWorkspace*) {
   if (DTypeIsQuantized(w_dtype)) return LinearQuantized(pool, x, M, K, w, w_dtype, N, y, act);
   auto cols = [&](int64_t n0, int64_t n1) {
     for (int64_t m = 0; m < M; ++m) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,8 @@ std::vector<Target> Targets() {
        {.linear_rel = 1.6e-2, .elementwise = 2e-6, .attention_abs = 1e-4, .embedding_rel = 1.0 / 256}},
   };
 }
+
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
 
 class BackendConsistencyTest : public ::testing::TestWithParam<Target> {
  protected:

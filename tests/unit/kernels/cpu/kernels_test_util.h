@@ -28,6 +28,11 @@ class IsaTest : public ::testing::TestWithParam<Isa> {
     if (!IsaSupported(GetParam())) GTEST_SKIP() << IsaName(GetParam()) << " is not supported by this CPU";
   }
   const OpTable& ops() const { return OpsFor(GetParam()); }
+  // Scratch for ops().linear, kept across the calls of a test as CpuBackend keeps it across steps.
+  CpuWorkspace* workspace() { return &workspace_; }
+
+ private:
+  CpuWorkspace workspace_;
 };
 
 inline std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) { return std::string(IsaName(info.param)); }

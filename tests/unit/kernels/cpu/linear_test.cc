@@ -63,7 +63,7 @@ class LinearTest : public IsaTest {
       }
     }
     Guarded y(s.M * s.N);
-    ops().linear(pool, x.data(), s.M, s.K, w.bytes.data(), dt, s.N, y.data(), Activations::kInt8);
+    ops().linear(pool, x.data(), s.M, s.K, w.bytes.data(), dt, s.N, y.data(), Activations::kInt8, workspace());
     EXPECT_TRUE(AllClose(y, want, tol));
   }
 };

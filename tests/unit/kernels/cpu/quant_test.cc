@@ -263,7 +263,7 @@ class QuantLinearTest : public IsaTest {
       ASSERT_NE(pw, nullptr);
       LinearPacked(pool, x.data(), s.M, *pw, y.data());
     } else {
-      ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kInt8);
+      ops().linear(pool, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kInt8, workspace());
     }
     EXPECT_TRUE(AllClose(y, want_q, tol_q)) << "against the quantized arithmetic";
     EXPECT_TRUE(AllClose(y, want, tol)) << "against the float product";
@@ -354,7 +354,7 @@ TEST_P(QuantLinearTest, PackedManyMatchesEachMatrixAlone) {
           for (size_t i = 0; i < ws.size(); ++i) {
             const int64_t N = ws[i]->n;
             std::vector<float> alone(M * N), w(K);
-            ops().linear(nullptr, x.data(), M, K, wq[i].data(), dt, N, alone.data(), act);
+            ops().linear(nullptr, x.data(), M, K, wq[i].data(), dt, N, alone.data(), act, workspace());
             std::vector<double> want(M * N), tol(M * N);
             for (int64_t n = 0; n < N; ++n) {
               DequantizeRow(dt, wq[i].data() + n * DTypeRowBytes(dt, K), K, w.data());
@@ -408,7 +408,7 @@ TEST_P(QuantLinearTest, F32ActivationsGiveTheFloatProduct) {
           }
         }
         Guarded y(s.M * s.N);
-        ops().linear(p, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kF32);
+        ops().linear(p, x.data(), s.M, s.K, wq.data(), dt, s.N, y.data(), Activations::kF32, workspace());
         EXPECT_TRUE(AllClose(y, want, tol));
         // The packed copy (Q4_1, Q8_0 on AVX-512 VNNI), which the avx512 table's users get.
         if (GetParam() == Isa::kAvx512 && PackedLinearAvailable()) {
@@ -479,11 +479,11 @@ TEST_P(QuantLinearTest, ActivationsQuantizedLikeSpecification) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     Guarded y(K);
-    ops().linear(&pool, x.data(), 1, K, one_hot.data(), DType::kQ8_0, K, y.data(), Activations::kInt8);
+    ops().linear(&pool, x.data(), 1, K, one_hot.data(), DType::kQ8_0, K, y.data(), Activations::kInt8, workspace());
     const QuantizedX q8 = QuantizeForTest(x, DType::kQ8_0);
     for (int64_t n = 0; n < K; ++n) ASSERT_EQ(y[n], q8.d[n / 32] * q8.q[n]) << "element " << n;
     Guarded ys(nb);
-    ops().linear(&pool, x.data(), 1, K, mins.data(), DType::kQ4_1, nb, ys.data(), Activations::kInt8);
+    ops().linear(&pool, x.data(), 1, K, mins.data(), DType::kQ4_1, nb, ys.data(), Activations::kInt8, workspace());
     const QuantizedX q81 = QuantizeForTest(x, DType::kQ4_1);
     for (int64_t n = 0; n < nb; ++n) ASSERT_EQ(ys[n], q81.s[n]) << "block " << n;
   }
